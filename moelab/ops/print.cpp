@@ -89,7 +89,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     if (v != 0) amin_nz = std::min(amin_nz, std::abs(v));
   }
   f.sci = f.floating && !f.integral_floats && (amax >= 1e8 || amin_nz < 1e-4);
-  for (double v : vals) f.width = std::max<int>(f.width, static_cast<int>(f.format(v).size()));
+  if (t.dtype() == kBool) f.width = 5;  // "False"
+  else
+    for (double v : vals) f.width = std::max<int>(f.width, static_cast<int>(f.format(v).size()));
   os << "tensor(";
   if (t.numel() == 0 && t.dim() > 0) {
     os << "[]";

@@ -52,7 +52,7 @@ Shape infer_shape(const Shape& req, int64_t numel, const char* op, const Shape& 
 // PyTorch's computeStride: match chunks of dims that are contiguous among themselves).
 bool view_strides(const Shape& shape, const Strides& strides, const Shape& new_shape, Strides& out) {
   out = Dims::filled(new_shape.size(), 1);
-  if (numel_of(shape) == 0) {
+  if (numel_of(shape) == 0 || shape.empty()) {
     out = contiguous_strides(new_shape);
     return true;
   }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one entry point for set-up, build, the main job and the tests (README's two commands).
+#   scripts/dev.sh main       install what is missing, build, run the main program
+#   scripts/dev.sh test       install what is missing, build, run the whole test suite
+#   scripts/dev.sh asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   scripts/dev.sh bench      build and run the benchmarks (figures as ratios against references)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(cmake ninja-build g++ pkg-config libopenblas-dev liblapacke-dev libdnnl-dev doctest-dev libbenchmark-dev zlib1g-dev)
+JOBS=${JOBS:-$(nproc)}
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+# build DIR [extra cmake args...]
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+  main)
+    install_missing
+    build build -DCMAKE_BUILD_TYPE=Release -DMOELAB_BUILD_BENCH=OFF
+    ./build/examples/quickstart
+    ;;
+  test)
+    install_missing
+    build build -DCMAKE_BUILD_TYPE=Release
+    (cd build && ctest --output-on-failure -j "$JOBS")
+    ;;
+  asan)
+    install_missing
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DMOELAB_SANITIZE=ON -DMOELAB_BUILD_BENCH=OFF
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$JOBS" -E '^install/')
+    ;;
+  bench)
+    install_missing
+    build build -DCMAKE_BUILD_TYPE=Release
+    for b in build/bench/bench_*; do [ -x "$b" ] && OMP_NUM_THREADS=1 "$b"; done
+    ;;
+  *)
+    sed -n '2,7p' "$0"
+    exit 2
+    ;;
+esac
