@@ -19,7 +19,12 @@ namespace {
 class CachingCpuAllocator final : public Allocator {
  public:
   static constexpr size_t kAlign = 64;
+#ifdef MOELAB_SANITIZE
+  // Sanitizer builds cache nothing, so that AddressSanitizer sees every use after free.
+  static constexpr size_t kMaxCached = 0;
+#else
   static constexpr size_t kMaxCached = size_t{1} << 26;  // 64 MiB
+#endif
   static constexpr int kClasses = 27;
 
   ~CachingCpuAllocator() override { empty_cache(); }

@@ -7,11 +7,12 @@
 
 #include "moelab/core/allocator.h"
 #include "moelab/core/device.h"
+#include "moelab/core/object_pool.h"
 #include "moelab/core/ref.h"
 
 namespace moelab {
 
-class StorageImpl final : public RefCounted {
+class StorageImpl final : public RefCounted, public Pooled<StorageImpl> {
  public:
   StorageImpl(size_t nbytes, Device device, Allocator& alloc)
       : data_(alloc.allocate(nbytes)), nbytes_(nbytes), device_(device), alloc_(&alloc) {}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "moelab/core/dtype.h"
+#include "moelab/core/object_pool.h"
 #include "moelab/core/ref.h"
 #include "moelab/core/scalar.h"
 #include "moelab/core/shape.h"
@@ -19,7 +20,7 @@
 
 namespace moelab {
 
-class TensorImpl final : public RefCounted {
+class TensorImpl final : public RefCounted, public Pooled<TensorImpl> {
  public:
   TensorImpl(Storage storage, Shape shape, Strides strides, int64_t offset, DType dtype);
   const Storage& storage() const { return storage_; }

@@ -14,7 +14,9 @@ TEST_CASE("allocator: freed blocks are reused and statistics add up") {
   AllocatorStats s1 = a.stats();
   { Tensor t = zeros({1000}); }
   AllocatorStats s2 = a.stats();
+#ifndef MOELAB_SANITIZE  // sanitizer builds cache nothing
   CHECK(s2.num_cache_hits == s1.num_cache_hits + 1);
+#endif
   CHECK(s2.allocated_bytes == s0.allocated_bytes);
   CHECK(s2.peak_allocated_bytes >= s0.allocated_bytes + 4000);
   CHECK(s2.reserved_bytes >= s2.allocated_bytes);
