@@ -6,6 +6,7 @@
 #include "moelab/core/error.h"
 #include "moelab/core/parallel.h"
 #include "moelab/core/tensor.h"
+#include "moelab/ops/conv.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/linalg.h"
