@@ -10,4 +10,6 @@
 #include "moelab/ops/factory.h"
 #include "moelab/ops/linalg.h"
 #include "moelab/ops/reduce.h"
+#include "moelab/ops/scan.h"
 #include "moelab/ops/softmax.h"
+#include "moelab/ops/sort.h"
