@@ -1,6 +1,8 @@
 // CPU topk and sort. Both order by value with NaN greater than every number (PyTorch's order);
 // ties go to the lower index (sort is stable; topk's selection compares (value, index) pairs).
 #include <algorithm>
+#include <bit>
+#include <utility>
 #include <numeric>
 #include <vector>
 
@@ -55,7 +57,44 @@ void topk_row_large(const T* p, int64_t ps, int64_t n, int64_t k, std::vector<in
   std::sort(order.begin(), order.begin() + k, cmp);
 }
 
+// The router's hot path (f32 logits, k <= 8): each element becomes one distinct 64-bit key,
+// (order-preserving bits of the value) << 32 | (2^32 - 1 - index), so a larger key is a better
+// element and ties go to the lower index. The best k then pass through a fixed min/max network that
+// compiles to conditional moves: no data-dependent branches to mispredict on random logits.
+inline uint64_t ordered_key(float x, bool largest) {
+  uint32_t u = std::bit_cast<uint32_t>(x);
+  if (x != x) u = 0x7fffffffu;  // any NaN: above +inf
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return static_cast<uint64_t>(largest ? u : ~u) << 32;
+}
+
+template <int K>
+void topk_row_keys(const float* p, int64_t ps, int64_t n, bool largest, int64_t* idx) {
+  uint64_t slot[K] = {};
+  // Long rows: most elements lose to the current k-th best, a branch that soon predicts well.
+  const bool reject_early = n >= 8 * K;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t c = ordered_key(p[i * ps], largest) | (0xffffffffu - static_cast<uint32_t>(i));
+    if (reject_early && c < slot[K - 1]) continue;
+    for (int j = 0; j < K; ++j) {
+      // max/min by mask arithmetic; GCC turns std::max/min pairs into a branch here.
+      const uint64_t m = uint64_t{0} - static_cast<uint64_t>(c > slot[j]);
+      const uint64_t hi = (c & m) | (slot[j] & ~m);
+      c ^= slot[j] ^ hi;
+      slot[j] = hi;
+    }
+  }
+  for (int j = 0; j < K; ++j) idx[j] = 0xffffffffu - static_cast<uint32_t>(slot[j]);
+}
+
+template <int... Ks>
+bool topk_row_keys_dispatch(int64_t k, const float* p, int64_t ps, int64_t n, bool largest, int64_t* idx,
+                            std::integer_sequence<int, Ks...>) {
+  return ((k == Ks + 1 ? (topk_row_keys<Ks + 1>(p, ps, n, largest, idx), true) : false) || ...);
+}
+
 constexpr int64_t kSmallK = 16;
+constexpr int64_t kKeyedK = 8;
 
 template <class T, bool Largest>
 void topk_typed(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, int dim) {
@@ -71,6 +110,17 @@ void topk_typed(const Tensor& values, const Tensor& indices, const Tensor& in, i
     const T* p = src + off[2];
     T* v = vdst + off[0];
     int64_t* ix = idst + off[1];
+    if constexpr (std::is_same_v<T, float>) {
+      if (k <= kKeyedK && n < 0xffffffffll) {
+        int64_t ib[kKeyedK];
+        topk_row_keys_dispatch(k, p, ps, n, Largest, ib, std::make_integer_sequence<int, kKeyedK>{});
+        for (int64_t j = 0; j < k; ++j) {
+          v[j * vs] = p[ib[j] * ps];
+          ix[j * is] = ib[j];
+        }
+        return;
+      }
+    }
     if (k <= kSmallK) {
       T vb[kSmallK];
       int64_t ib[kSmallK];
