@@ -112,6 +112,10 @@ TEST_CASE("sort: topk breaks ties towards the lowest index (router determinism)"
   check_equal(i, tensor<int64_t>({{1, 2}, {0, 1}}));
   check_equal(v, tensor<float>({{3.f, 3.f}, {0.f, 0.f}}));
   check_equal(std::get<1>(topk(x, 4, -1, false)), tensor<int64_t>({{0, 3, 1, 2}, {0, 1, 2, 3}}));
+  // -0 and +0 tie (keyed f32 path and the generic f64 path agree)
+  check_equal(std::get<1>(topk(tensor<float>({-0.f, 0.f, -1.f}), 1)), tensor<int64_t>({0}));
+  check_equal(std::get<1>(topk(tensor<double>({-0.0, 0.0, -1.0}), 1)), tensor<int64_t>({0}));
+  check_equal(std::get<1>(topk(tensor<float>({0.f, -0.f, 1.f}), 2, 0, false)), tensor<int64_t>({0, 1}));
   // the large-k path follows the same rule
   Tensor z = zeros({1, 64});
   check_equal(std::get<1>(topk(z, 20)), arange(0, 20).unsqueeze(0));

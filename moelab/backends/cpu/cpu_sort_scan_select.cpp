@@ -64,6 +64,7 @@ void topk_row_large(const T* p, int64_t ps, int64_t n, int64_t k, std::vector<in
 inline uint64_t ordered_key(float x, bool largest) {
   uint32_t u = std::bit_cast<uint32_t>(x);
   if (x != x) u = 0x7fffffffu;  // any NaN: above +inf
+  if (x == 0.0f) u = 0;          // -0 ties with +0, as the comparison says
   u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   return static_cast<uint64_t>(largest ? u : ~u) << 32;
 }
