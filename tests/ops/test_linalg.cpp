@@ -151,6 +151,10 @@ TEST_CASE("linalg: matmul with broadcast (stride-0) and sliced operands") {
   Tensor a = row.expand({3, 4});  // every row the same, row stride 0
   Tensor b = random_matrix({4, 5}, kF32, 0.9);
   check_close(matmul(a, b), naive_mm(a.contiguous(), b), 1e-5, 1e-5);
+  // Broadcast batch and rows: the folded [6, 4] operand has row stride 0 and is packed.
+  Tensor a3 = row.expand({2, 3, 4});
+  Tensor r3 = matmul(a3, b);
+  for (int64_t i = 0; i < 2; ++i) check_close(r3[i], naive_mm(a, b), 1e-5, 1e-5);
   // A batch operand broadcast along a middle batch dim: [2, 1, 3, 4] @ [1, 5, 4, 2] -> [2, 5, 3, 2].
   Tensor x = random_matrix({2, 1, 3, 4}, kF64, 0.2), y = random_matrix({1, 5, 4, 2}, kF64, 0.4);
   Tensor out = matmul(x, y);
