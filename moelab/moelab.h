@@ -11,6 +11,7 @@
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/linalg.h"
+#include "moelab/ops/linalg_decomp.h"
 #include "moelab/ops/random.h"
 #include "moelab/ops/reduce.h"
 #include "moelab/ops/scan.h"
