@@ -116,11 +116,23 @@ ThreadPool& pool() {
   return *p;
 }
 
+std::vector<void (*)(int)>& listeners() {
+  static std::vector<void (*)(int)> l;
+  return l;
+}
+
 }  // namespace
+
+void add_num_threads_listener(void (*listener)(int)) {
+  listeners().push_back(listener);
+  listener(get_num_threads());
+}
 
 void set_num_threads(int n) {
   MOELAB_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
-  if (n != pool().size()) pool().resize(n);
+  if (n == pool().size()) return;
+  pool().resize(n);
+  for (auto* l : listeners()) l(n);
 }
 
 int get_num_threads() { return pool().size(); }

@@ -9,6 +9,10 @@ namespace moelab {
 void set_num_threads(int n);  // n >= 1; the calling thread counts as one
 int get_num_threads();
 
+// Called with the new count whenever set_num_threads changes it, so that libraries with pools of
+// their own (OpenBLAS) follow moelab's setting instead of oversubscribing the machine.
+void add_num_threads_listener(void (*listener)(int));
+
 // fn(chunk_begin, chunk_end) is called on disjoint chunks covering [begin, end). Exceptions thrown
 // by fn are rethrown in the caller (the first one wins). Nested calls run inline.
 void parallel_for(int64_t begin, int64_t end, int64_t grain,

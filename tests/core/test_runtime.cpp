@@ -1,4 +1,6 @@
 // Allocator, thread pool, errors.
+#include <cblas.h>
+
 #include <atomic>
 #include <stdexcept>
 
@@ -49,4 +51,12 @@ TEST_CASE("error: moelab::Error is a std::runtime_error with the message") {
   } catch (const std::runtime_error& e) {
     CHECK(std::string(e.what()) == "op: 2 and [2, 3]");
   }
+}
+
+TEST_CASE("set_num_threads also sets OpenBLAS's thread count") {
+  (void)zeros({1});  // the CPU backend is loaded
+  set_num_threads(1);
+  CHECK(openblas_get_num_threads() == 1);
+  set_num_threads(2);
+  CHECK(openblas_get_num_threads() == 2);
 }

@@ -1,6 +1,9 @@
 #include "moelab/backends/cpu/cpu_backend.h"
 
+#include <cblas.h>
+
 #include "moelab/core/allocator.h"
+#include "moelab/core/parallel.h"
 
 namespace moelab {
 namespace {
@@ -21,7 +24,11 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 Backend& cpu_backend() {
-  static CpuBackend backend;
+  static CpuBackend backend = [] {
+    // OpenBLAS runs with moelab's thread count (oneDNN's OpenMP count is set per call in cpu_conv).
+    add_num_threads_listener([](int n) { openblas_set_num_threads(n); });
+    return CpuBackend();
+  }();
   return backend;
 }
 
