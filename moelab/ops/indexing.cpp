@@ -239,6 +239,8 @@ Tensor& index_put_along(Tensor& x, int64_t dim, const Tensor& index_in, const Te
   MOELAB_CHECK(same_slices, op, ": source must have the input's shape except at dim ", d,
                ", where its size must be the number of indices (", shapes_of(shown, index_in, src), ")");
   detail::check_index_range(index, xs.size(d), false, op, d, shapes_of(shown, index_in, src));
+  MOELAB_CHECK(is_floating(x.dtype()) || !alpha.is_floating(), op, ": alpha ", alpha.to_double(),
+               " must be an integer for an input of dtype ", x.dtype());
   if (!check_x) detail::check_writable(x, op);
   Tensor values = ss;
   if (accumulate && alpha.to_double() != 1.0)

@@ -57,6 +57,8 @@ TEST_CASE("index: wrong index dtypes, shape mismatches and bad arguments throw")
   CHECK_MOELAB_ERROR(index_select(x, 0, zeros({1, 1}, kI64)), "index_select: index must be 0-d or 1-d");
   CHECK_MOELAB_ERROR(index_add(x, 0, idx({0, 1}), iota({3, 4})), "index_add: source must have the input's shape");
   CHECK_MOELAB_ERROR(index_add(x, 1, idx({0}), iota({3, 1}, kF64)), "index_add: source has dtype f64");
+  CHECK_MOELAB_ERROR(index_add(iota({3}, kI64), 0, idx({0}), iota({1}, kI64), 2.5),
+                     "index_add: alpha 2.5 must be an integer for an input of dtype i64");
   CHECK_MOELAB_ERROR(index_put(x, {idx({0})}, zeros({4}, kF64)), "index_put_: values have dtype f64");
   CHECK_MOELAB_ERROR(index_put(x, {idx({0, 1})}, zeros({3, 4})), "index_put_: values of shape [3, 4] do not broadcast");
   CHECK_MOELAB_ERROR(index(x, {idx({0, 1}), idx({0, 1, 2})}), "index: shapes [2] and [3] do not broadcast");
