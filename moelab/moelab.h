@@ -1,5 +1,6 @@
 // The umbrella header: #include <moelab/moelab.h> gives the whole public API.
 #pragma once
+#include "moelab/autograd/autograd.h"
 #include "moelab/core/allocator.h"
 #include "moelab/core/device.h"
 #include "moelab/core/dtype.h"

@@ -44,7 +44,11 @@ class Ref {
     if (p_) p_->refs_.fetch_add(1, std::memory_order_relaxed);
   }
   void release() {
-    if (p_ && p_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p_;
+    if (p_ && p_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // A class may route its destruction (autograd nodes defer it to avoid deep recursion).
+      if constexpr (requires { T::destroy_ref(p_); }) T::destroy_ref(p_);
+      else delete p_;
+    }
   }
   T* p_ = nullptr;
 };

@@ -5,7 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -20,6 +22,17 @@
 
 namespace moelab {
 
+// Autograd state (requires_grad, grad, grad_fn, hooks) lives in autograd/; a tensor that never
+// touches autograd carries only a null pointer.
+struct AutogradMeta;
+namespace autograd {
+class Node;
+}
+struct AutogradMetaDeleter {
+  void operator()(AutogradMeta* m) const;  // defined in autograd/
+};
+using AutogradMetaPtr = std::unique_ptr<AutogradMeta, AutogradMetaDeleter>;
+
 class TensorImpl final : public RefCounted, public Pooled<TensorImpl> {
  public:
   TensorImpl(Storage storage, Shape shape, Strides strides, int64_t offset, DType dtype);
@@ -33,6 +46,11 @@ class TensorImpl final : public RefCounted, public Pooled<TensorImpl> {
   // A Python-number-like 0-d tensor: it takes part in type promotion only by category.
   bool is_wrapped_number() const { return wrapped_number_; }
   void set_wrapped_number(bool w) { wrapped_number_ = w; }
+  // True for tensors made by a view op (they share another tensor's storage).
+  bool is_view() const { return is_view_; }
+  void set_is_view(bool v) { is_view_ = v; }
+  AutogradMeta* autograd_meta() const { return autograd_.get(); }
+  void set_autograd_meta(AutogradMetaPtr m) { autograd_ = std::move(m); }
 
  private:
   Storage storage_;
@@ -43,6 +61,8 @@ class TensorImpl final : public RefCounted, public Pooled<TensorImpl> {
   DType dtype_;
   bool contiguous_;
   bool wrapped_number_ = false;
+  bool is_view_ = false;
+  AutogradMetaPtr autograd_;
 };
 
 namespace indexing {
@@ -171,6 +191,25 @@ class Tensor {
   Tensor matmul(const Tensor& other) const;
 
   std::string to_string() const;
+
+  // ---- autograd (defined in autograd/tensor_autograd.cpp) ----
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool requires_grad = true);  // leaves only
+  bool is_leaf() const;                  // no grad_fn: made by the user, not by a recorded op
+  const Tensor& grad() const;            // the accumulated gradient of a leaf (undefined if none)
+  Tensor& mutable_grad();                // to reset or replace it (optimizers, zero_grad)
+  autograd::Node* grad_fn() const;         // the node that made this tensor, or nullptr
+  Tensor detach() const;                 // same storage, no history
+  void retain_grad();                    // keep .grad() on a non-leaf too
+  bool retains_grad() const;
+  // Reverse-mode gradient of this tensor (a scalar, unless `gradient` is given).
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false, bool create_graph = false) const;
+  // hook(grad) runs when this tensor's gradient is computed; a defined return value replaces the
+  // gradient. Returns a handle for remove_hook.
+  int register_hook(std::function<Tensor(const Tensor&)> hook);
+  void remove_hook(int handle);
+  // Version of the storage, bumped by every in-place write (saved tensors compare it).
+  uint32_t version() const { return storage()->version(); }
 
  private:
   Ref<TensorImpl> impl_;

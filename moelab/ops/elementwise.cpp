@@ -1,23 +1,25 @@
 #include "moelab/ops/elementwise.h"
+#include "moelab/ops/elementwise_internal.h"
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/elementwise_kernels.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/op_helpers.h"
+#include "moelab/ops/reduce.h"
 
 namespace moelab {
 using detail::backend_of;
 
-namespace {
+namespace detail {
 
-// Which dtype a unary op computes in: the "float" ops promote integers to f32.
-enum class UnaryKind { KeepDType, FloatOnly, Predicate };
-
-Tensor unary_op(UnaryOp op, UnaryKind kind, const Tensor& x, const char* name, UnaryParams p = {}) {
+// The forward kernels only: no recording here (the public functions below record).
+Tensor unary_op(UnaryOp op, UnaryKind kind, const Tensor& x, const char* name, UnaryParams p) {
   detail::check_defined(x, name);
+  autograd::NoGradGuard no_grad;
   Tensor in = x;
   MOELAB_CHECK(in.dtype() != DType::BF16 && in.dtype() != DType::F16, name, ": ", in.dtype(),
                " is a storage dtype on CPU; convert with .to(kF32) first");
@@ -31,6 +33,7 @@ Tensor unary_op(UnaryOp op, UnaryKind kind, const Tensor& x, const char* name, U
 
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   detail::check_same_device({&a, &b}, name);
+  autograd::NoGradGuard no_grad;
   DType t = detail::result_type(a, b);
   MOELAB_CHECK(t != DType::BF16 && t != DType::F16, name, ": ", t,
                " is a storage dtype on CPU; convert with .to(kF32) first");
@@ -43,61 +46,141 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b, const char* name
   return out;
 }
 
-// Writes `result` back into `a` (casting), the tail of every in-place op.
+// Writes `result` back into `a` (casting), the tail of every in-place op; under autograd, `a`
+// takes the history of the out-of-place result.
 Tensor& assign_into(Tensor& a, const Tensor& result, const char* name) {
   MOELAB_CHECK(result.shape() == a.shape(), name, ": in-place result of shape ", result.shape(),
                " does not fit the tensor of shape ", a.shape());
-  a.copy_(result);
+  bool recording = result.requires_grad();
+  autograd::check_inplace(a, name, recording);
+  {
+    autograd::NoGradGuard no_grad;
+    a.copy_(result);
+  }
+  if (recording) autograd::rebase_history(a, result.to(a.dtype()));
   return a;
+}
+
+}  // namespace detail
+
+using detail::binary_op;
+using detail::unary_op;
+using detail::UnaryKind;
+
+namespace {
+
+// What a unary op's backward needs saved.
+enum Save : unsigned { kSaveInput = 1, kSaveOutput = 2 };
+
+// Runs a unary op and, under autograd, records grad_x = formula(g, x, out) (x and out are the
+// saved input and output, undefined when not saved).
+template <class Formula>
+Tensor unary_grad(UnaryOp op, UnaryKind kind, const Tensor& x, const char* name, unsigned save, Formula formula,
+                  UnaryParams p = {}) {
+  Tensor out = unary_op(op, kind, x, name, p);
+  if (autograd::needs_grad({&x})) {
+    std::vector<autograd::SavedVariable> saved{autograd::SavedVariable(save & kSaveInput ? x : Tensor(), false),
+                                               autograd::SavedVariable(save & kSaveOutput ? out : Tensor(), true)};
+    autograd::record_op(name, {&x}, {&out}, std::move(saved),
+                        [formula](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{formula(g[0], c.saved(0), c.saved(1))};
+                        });
+  }
+  return out;
 }
 
 }  // namespace
 
-#define MOELAB_UNARY(fn, OP, KIND) \
+
+
+#define MOELAB_NO_GRAD(fn, OP, KIND) \
   Tensor fn(const Tensor& x) { return unary_op(UnaryOp::OP, UnaryKind::KIND, x, #fn); }
-MOELAB_UNARY(neg, Neg, KeepDType)
-MOELAB_UNARY(abs, Abs, KeepDType)
-MOELAB_UNARY(sign, Sign, KeepDType)
-MOELAB_UNARY(square, Square, KeepDType)
-MOELAB_UNARY(relu, Relu, KeepDType)
-MOELAB_UNARY(exp, Exp, FloatOnly)
-MOELAB_UNARY(log, Log, FloatOnly)
-MOELAB_UNARY(log1p, Log1p, FloatOnly)
-MOELAB_UNARY(expm1, Expm1, FloatOnly)
-MOELAB_UNARY(sqrt, Sqrt, FloatOnly)
-MOELAB_UNARY(rsqrt, Rsqrt, FloatOnly)
-MOELAB_UNARY(reciprocal, Reciprocal, FloatOnly)
-MOELAB_UNARY(sin, Sin, FloatOnly)
-MOELAB_UNARY(cos, Cos, FloatOnly)
-MOELAB_UNARY(tanh, Tanh, FloatOnly)
-MOELAB_UNARY(sigmoid, Sigmoid, FloatOnly)
-MOELAB_UNARY(silu, Silu, FloatOnly)
-MOELAB_UNARY(erf, Erf, FloatOnly)
-MOELAB_UNARY(isnan, IsNan, Predicate)
-MOELAB_UNARY(isfinite, IsFinite, Predicate)
-MOELAB_UNARY(logical_not, LogicalNot, Predicate)
+MOELAB_NO_GRAD(isnan, IsNan, Predicate)
+MOELAB_NO_GRAD(isfinite, IsFinite, Predicate)
+MOELAB_NO_GRAD(logical_not, LogicalNot, Predicate)
+#undef MOELAB_NO_GRAD
+
+// Each unary op: forward kernel, then its derivative right beside it.
+#define MOELAB_UNARY(fn, OP, KIND, SAVE, ...)                                                      \
+  Tensor fn(const Tensor& x) {                                                                    \
+    return unary_grad(UnaryOp::OP, UnaryKind::KIND, x, #fn, SAVE,                                 \
+                      []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& x_,     \
+                         [[maybe_unused]] const Tensor& out) { return __VA_ARGS__; });            \
+  }
+MOELAB_UNARY(neg, Neg, KeepDType, 0, -g)
+MOELAB_UNARY(abs, Abs, KeepDType, kSaveInput, g * sign(x_))
+MOELAB_UNARY(sign, Sign, KeepDType, 0, zeros_like(g))
+MOELAB_UNARY(square, Square, KeepDType, kSaveInput, g * x_ * 2.0)
+MOELAB_UNARY(relu, Relu, KeepDType, kSaveOutput, where(out > 0.0, g, zeros_like(g)))
+MOELAB_UNARY(exp, Exp, FloatOnly, kSaveOutput, g * out)
+MOELAB_UNARY(log, Log, FloatOnly, kSaveInput, g / x_)
+MOELAB_UNARY(log1p, Log1p, FloatOnly, kSaveInput, g / (x_ + 1.0))
+MOELAB_UNARY(expm1, Expm1, FloatOnly, kSaveOutput, g * (out + 1.0))
+MOELAB_UNARY(sqrt, Sqrt, FloatOnly, kSaveOutput, g / (out * 2.0))
+MOELAB_UNARY(rsqrt, Rsqrt, FloatOnly, kSaveOutput, g * out * out * out * -0.5)
+MOELAB_UNARY(reciprocal, Reciprocal, FloatOnly, kSaveOutput, -g * out * out)
+MOELAB_UNARY(sin, Sin, FloatOnly, kSaveInput, g * cos(x_))
+MOELAB_UNARY(cos, Cos, FloatOnly, kSaveInput, -g * sin(x_))
+MOELAB_UNARY(tanh, Tanh, FloatOnly, kSaveOutput, g * (1.0 - out * out))
+MOELAB_UNARY(sigmoid, Sigmoid, FloatOnly, kSaveOutput, g * out * (1.0 - out))
+// silu(x) = x s(x): derivative s (1 + x (1 - s)).
+MOELAB_UNARY(silu, Silu, FloatOnly, kSaveInput, [&] {
+  Tensor s = sigmoid(x_);
+  return g * s * (1.0 + x_ * (1.0 - s));
+}())
+// erf'(x) = 2/sqrt(pi) exp(-x^2).
+MOELAB_UNARY(erf, Erf, FloatOnly, kSaveInput, g * exp(-square(x_)) * 1.1283791670955125739)
 #undef MOELAB_UNARY
 
-// floor/ceil/round are the identity on integers, as in PyTorch.
+// floor/ceil/round are the identity on integers, as in PyTorch; their derivative is zero.
 Tensor floor(const Tensor& x) {
-  return is_integral(x.dtype()) ? x.clone() : unary_op(UnaryOp::Floor, UnaryKind::FloatOnly, x, "floor");
+  if (is_integral(x.dtype())) return x.clone();
+  return unary_grad(UnaryOp::Floor, UnaryKind::FloatOnly, x, "floor", 0,
+                    [](const Tensor& g, const Tensor&, const Tensor&) { return zeros_like(g); });
 }
 Tensor ceil(const Tensor& x) {
-  return is_integral(x.dtype()) ? x.clone() : unary_op(UnaryOp::Ceil, UnaryKind::FloatOnly, x, "ceil");
+  if (is_integral(x.dtype())) return x.clone();
+  return unary_grad(UnaryOp::Ceil, UnaryKind::FloatOnly, x, "ceil", 0,
+                    [](const Tensor& g, const Tensor&, const Tensor&) { return zeros_like(g); });
 }
 Tensor round(const Tensor& x) {
-  return is_integral(x.dtype()) ? x.clone() : unary_op(UnaryOp::Round, UnaryKind::FloatOnly, x, "round");
+  if (is_integral(x.dtype())) return x.clone();
+  return unary_grad(UnaryOp::Round, UnaryKind::FloatOnly, x, "round", 0,
+                    [](const Tensor& g, const Tensor&, const Tensor&) { return zeros_like(g); });
 }
 
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   MOELAB_CHECK(approximate == "none" || approximate == "tanh",
                "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  return unary_op(approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::GeluErf, UnaryKind::FloatOnly, x, "gelu");
+  if (approximate == "tanh") {
+    // y = x/2 (1 + t), t = tanh(k (x + c x^3)): y' = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 c x^2).
+    return unary_grad(UnaryOp::GeluTanh, UnaryKind::FloatOnly, x, "gelu", kSaveInput,
+                      [](const Tensor& g, const Tensor& xs, const Tensor&) {
+                        constexpr double k = 0.79788456080286535588, c = 0.044715;
+                        Tensor t = tanh((xs + xs * xs * xs * c) * k);
+                        Tensor d = (t + 1.0) * 0.5 + xs * 0.5 * (1.0 - t * t) * k * (1.0 + xs * xs * (3 * c));
+                        return g * d;
+                      });
+  }
+  // y = x Phi(x): y' = Phi(x) + x phi(x).
+  return unary_grad(UnaryOp::GeluErf, UnaryKind::FloatOnly, x, "gelu", kSaveInput,
+                    [](const Tensor& g, const Tensor& xs, const Tensor&) {
+                      Tensor cdf = (erf(xs * 0.70710678118654752440) + 1.0) * 0.5;
+                      Tensor pdf = exp(square(xs) * -0.5) * 0.39894228040143267794;
+                      return g * (cdf + xs * pdf);
+                    });
 }
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   MOELAB_CHECK(beta != 0, "softplus: beta must be non-zero");
-  return unary_op(UnaryOp::Softplus, UnaryKind::FloatOnly, x, "softplus", {beta, threshold});
+  // Derivative sigmoid(beta x), or 1 in the linear region above the threshold.
+  return unary_grad(
+      UnaryOp::Softplus, UnaryKind::FloatOnly, x, "softplus", kSaveInput,
+      [beta, threshold](const Tensor& g, const Tensor& xs, const Tensor&) {
+        Tensor z = xs * beta;
+        return where(z > threshold, g, g * sigmoid(z));
+      },
+      {beta, threshold});
 }
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
@@ -108,7 +191,13 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   bool float_bound = (min && min->is_floating()) || (max && max->is_floating());
   Tensor in = float_bound && !is_floating(x.dtype()) ? x.to(kF32) : x;
   if (p.a > p.b) p.a = p.b;  // PyTorch: min > max sets everything to max
-  return unary_op(UnaryOp::Clamp, UnaryKind::KeepDType, in, "clamp", p);
+  // The gradient passes where lo <= x <= hi.
+  return unary_grad(
+      UnaryOp::Clamp, UnaryKind::KeepDType, in, "clamp", kSaveInput,
+      [lo = p.a, hi = p.b](const Tensor& g, const Tensor& xs, const Tensor&) {
+        return where(logical_and(xs >= lo, xs <= hi), g, zeros_like(g));
+      },
+      p);
 }
 
 Tensor pow(const Tensor& a, Scalar exponent) {
@@ -119,117 +208,13 @@ Tensor pow(const Tensor& a, Scalar exponent) {
   }
   double e = exponent.to_double();
   if (e == 2.0 && is_floating(a.dtype())) return square(a);
-  return unary_op(UnaryOp::PowScalar, UnaryKind::FloatOnly, a, "pow", {e, 0});
-}
-
-Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
-  if (alpha.to_double() == 1.0) return binary_op(BinaryOp::Add, a, b, "add");
-  return binary_op(BinaryOp::Add, a, mul(b, scalar_tensor(alpha, b.dtype())), "add");
-}
-Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
-  if (alpha.to_double() == 1.0) return binary_op(BinaryOp::Sub, a, b, "sub");
-  return binary_op(BinaryOp::Sub, a, mul(b, scalar_tensor(alpha, b.dtype())), "sub");
-}
-
-#define MOELAB_BINARY(fn, OP) \
-  Tensor fn(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::OP, a, b, #fn); }
-MOELAB_BINARY(mul, Mul)
-MOELAB_BINARY(div, Div)
-MOELAB_BINARY(pow, Pow)
-MOELAB_BINARY(maximum, Maximum)
-MOELAB_BINARY(minimum, Minimum)
-MOELAB_BINARY(eq, Eq)
-MOELAB_BINARY(ne, Ne)
-MOELAB_BINARY(lt, Lt)
-MOELAB_BINARY(le, Le)
-MOELAB_BINARY(gt, Gt)
-MOELAB_BINARY(ge, Ge)
-MOELAB_BINARY(logical_and, LogicalAnd)
-MOELAB_BINARY(logical_or, LogicalOr)
-MOELAB_BINARY(logical_xor, LogicalXor)
-#undef MOELAB_BINARY
-
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  detail::check_same_device({&cond, &a, &b}, "where");
-  MOELAB_CHECK(cond.dtype() == kBool, "where: condition must be bool, got ", cond.dtype());
-  DType t = detail::result_type(a, b);
-  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = make_empty(shape, t, a.device());
-  backend_of(a).elementwise().where(out, cond.expand(shape), a.to(t).expand(shape), b.to(t).expand(shape));
-  return out;
-}
-
-Tensor scalar_tensor(Scalar s, DType dtype) {
-  Tensor t = full({}, s, dtype);
-  t.impl()->set_wrapped_number(true);
-  return t;
-}
-
-namespace {
-DType scalar_dtype(Scalar s) {
-  switch (s.kind()) {
-    case Scalar::Kind::Float: return kF64;
-    case Scalar::Kind::Int: return kI64;
-    default: return kBool;
-  }
-}
-}  // namespace
-
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, Scalar b) { return add(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator-(const Tensor& a, Scalar b) { return sub(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator*(const Tensor& a, Scalar b) { return mul(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator/(const Tensor& a, Scalar b) { return div(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator+(Scalar a, const Tensor& b) { return add(scalar_tensor(a, scalar_dtype(a)), b); }
-Tensor operator-(Scalar a, const Tensor& b) { return sub(scalar_tensor(a, scalar_dtype(a)), b); }
-Tensor operator*(Scalar a, const Tensor& b) { return mul(scalar_tensor(a, scalar_dtype(a)), b); }
-Tensor operator/(Scalar a, const Tensor& b) { return div(scalar_tensor(a, scalar_dtype(a)), b); }
-Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
-Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
-Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
-Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
-Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
-Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
-Tensor operator==(const Tensor& a, Scalar b) { return eq(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator!=(const Tensor& a, Scalar b) { return ne(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator<(const Tensor& a, Scalar b) { return lt(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator<=(const Tensor& a, Scalar b) { return le(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator>(const Tensor& a, Scalar b) { return gt(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator>=(const Tensor& a, Scalar b) { return ge(a, scalar_tensor(b, scalar_dtype(b))); }
-Tensor operator&&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
-Tensor operator||(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
-Tensor operator!(const Tensor& a) { return logical_not(a); }
-
-Tensor& add_(Tensor& a, const Tensor& b, Scalar alpha) { return assign_into(a, add(a, b, alpha), "add_"); }
-Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha) { return assign_into(a, sub(a, b, alpha), "sub_"); }
-Tensor& mul_(Tensor& a, const Tensor& b) { return assign_into(a, mul(a, b), "mul_"); }
-Tensor& div_(Tensor& a, const Tensor& b) { return assign_into(a, div(a, b), "div_"); }
-Tensor& clamp_(Tensor& a, std::optional<Scalar> min, std::optional<Scalar> max) {
-  return assign_into(a, clamp(a, min, max), "clamp_");
-}
-
-bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
-  detail::check_same_device({&a, &b}, "allclose");
-  if (a.shape() != b.shape()) return false;
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(x[i]) || std::isnan(y[i])) {
-      if (!(equal_nan && std::isnan(x[i]) && std::isnan(y[i]))) return false;
-      continue;
-    }
-    if (x[i] == y[i]) continue;  // equal infinities
-    if (!(std::abs(x[i] - y[i]) <= atol + rtol * std::abs(y[i]))) return false;
-  }
-  return true;
-}
-
-bool equal(const Tensor& a, const Tensor& b) {
-  detail::check_same_device({&a, &b}, "equal");
-  return a.shape() == b.shape() && a.to_vector<double>() == b.to_vector<double>();
+  // d/dx x^e = e x^(e-1) (0 for e = 0).
+  return unary_grad(
+      UnaryOp::PowScalar, UnaryKind::FloatOnly, a, "pow", kSaveInput,
+      [e](const Tensor& g, const Tensor& xs, const Tensor&) {
+        return e == 0.0 ? zeros_like(g) : g * pow(xs, e - 1.0) * e;
+      },
+      {e, 0});
 }
 
 }  // namespace moelab

@@ -29,6 +29,8 @@ Tensor std(const Tensor& x, const Dims& dims = {}, double correction = 1, bool k
 // Vector norm: p = 1, 2 or infinity (std::numeric_limits<double>::infinity()), or any p > 0.
 Tensor norm(const Tensor& x, double p = 2, const Dims& dims = {}, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
+// Sums g over the dims along which `shape` was broadcast to g's shape (the backward of broadcasting).
+Tensor sum_to(const Tensor& g, const Shape& shape);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 

@@ -1,12 +1,19 @@
 // View ops: they share storage and only compute a new Layout (shape, strides, offset).
 #include <numeric>
 
+#include "moelab/autograd/function.h"
 #include "moelab/ops/factory.h"
+#include "moelab/ops/reduce.h"
 #include "moelab/ops/op_helpers.h"
 
 namespace moelab {
 
-Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t offset) const {
+namespace {
+
+// The view primitive: a new TensorImpl on the same storage, bounds-checked. No autograd here;
+// each public view op records its own backward below.
+Tensor make_view(const Tensor& self, const Shape& shape, const Strides& strides, int64_t offset) {
+  const Tensor& t = self;
   MOELAB_CHECK(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides,
                " differ in length");
   // Every reachable element must lie inside the storage.
@@ -18,11 +25,56 @@ Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t of
     int64_t span = (shape[d] - 1) * strides[d];
     (span < 0 ? lo : hi) += span;
   }
-  int64_t cap = static_cast<int64_t>(storage()->nbytes() / element_size());
+  int64_t cap = static_cast<int64_t>(t.storage()->nbytes() / t.element_size());
   MOELAB_CHECK(empty || (lo >= 0 && hi < cap), "as_strided: shape ", shape, " strides ", strides, " offset ",
                offset, " reach outside a storage of ", cap, " elements");
-  return Tensor(make_ref<TensorImpl>(storage(), shape, strides, offset, dtype()));
+  auto impl = make_ref<TensorImpl>(t.storage(), shape, strides, offset, t.dtype());
+  impl->set_is_view(true);
+  return Tensor(std::move(impl));
 }
+
+// Records a view's backward, grad_in = backward(g, input_shape), written with differentiable ops.
+template <class Backward>
+Tensor record_view(const Tensor& in, Tensor out, const char* name, Backward backward) {
+  if (autograd::needs_grad({&in})) {
+    Shape s = in.shape();
+    autograd::record_op(name, {&in}, {&out}, {},
+                        [backward, s](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{backward(g[0], s)};
+                        });
+  }
+  return out;
+}
+
+Tensor reshape_back(const Tensor& g, const Shape& s) { return g.reshape(s); }
+
+}  // namespace
+
+Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t offset) const {
+  MOELAB_CHECK(!autograd::needs_grad({this}), "as_strided: not differentiable; use the view ops (view, slice, ",
+               "select, permute, expand, ...), which are");
+  return make_view(*this, shape, strides, offset);
+}
+
+namespace detail {
+// The backward of slicing-like views: g placed into zeros of the input's shape at the view's
+// position. Differentiable in g (its backward takes the same view of the incoming gradient).
+template <class ViewFn>
+Tensor embed_in_zeros(const Tensor& g, const Shape& s, const char* name, ViewFn view_fn) {
+  Tensor z = zeros(s, {g.dtype(), g.device()});
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor region = view_fn(z);
+    region.copy_(g);
+  }
+  if (autograd::needs_grad({&g}))
+    autograd::record_op(name, {&g}, {&z}, {},
+                        [view_fn](autograd::FunctionNode::Context&, const std::vector<Tensor>& gg) {
+                          return std::vector<Tensor>{view_fn(gg[0])};
+                        });
+  return z;
+}
+}  // namespace detail
 
 namespace {
 // Replaces one -1 in a requested shape by the size that makes numel match.
@@ -85,13 +137,14 @@ Tensor Tensor::view(const Shape& shape) const {
   MOELAB_CHECK(view_strides(this->shape(), strides(), s, st), "view: shape ", shape,
                " is not compatible with the input's strides ", strides(), " (shape ", this->shape(),
                "); use reshape");
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "view", reshape_back);
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   Shape s = infer_shape(shape, numel(), "reshape", this->shape());
   Strides st;
-  if (view_strides(this->shape(), strides(), s, st)) return as_strided(s, st, offset());
+  if (view_strides(this->shape(), strides(), s, st))
+    return record_view(*this, make_view(*this, s, st, offset()), "reshape", reshape_back);
   return contiguous().view(s);
 }
 
@@ -109,7 +162,10 @@ Tensor Tensor::permute(const Dims& dims) const {
     s[i] = shape()[d];
     st[i] = strides()[d];
   }
-  return as_strided(s, st, offset());
+  Dims inverse = Dims::filled(dim(), 0);
+  for (int i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = i;
+  return record_view(*this, make_view(*this, s, st, offset()), "permute",
+                     [inverse](const Tensor& g, const Shape&) { return g.permute(inverse); });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -119,7 +175,8 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   Strides st = strides();
   std::swap(s[a], s[b]);
   std::swap(st[a], st[b]);
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "transpose",
+                     [a, b](const Tensor& g, const Shape&) { return g.transpose(a, b); });
 }
 
 Tensor Tensor::t() const {
@@ -136,7 +193,11 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                " out of range for dim ", w, " of size ", n, " (shape ", shape(), ")");
   Shape s = shape();
   s[w] = length;
-  return as_strided(s, strides(), offset() + start * strides()[w]);
+  return record_view(*this, make_view(*this, s, strides(), offset() + start * strides()[w]), "narrow",
+                     [w, start, length](const Tensor& g, const Shape& in) {
+                       return detail::embed_in_zeros(g, in, "narrow_backward",
+                                                     [=](const Tensor& z) { return z.narrow(w, start, length); });
+                     });
 }
 
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
@@ -156,7 +217,11 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int6
   Strides st = strides();
   s[w] = len;
   st[w] *= step;
-  return as_strided(s, st, offset() + (len > 0 ? b * strides()[w] : 0));
+  return record_view(*this, make_view(*this, s, st, offset() + (len > 0 ? b * strides()[w] : 0)), "slice",
+                     [w, b, e, step](const Tensor& g, const Shape& in) {
+                       return detail::embed_in_zeros(g, in, "slice_backward",
+                                                     [=](const Tensor& z) { return z.slice(w, b, e, step); });
+                     });
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -170,7 +235,11 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Strides st = strides();
   s.erase(w);
   st.erase(w);
-  return as_strided(s, st, offset() + index * strides()[w]);
+  return record_view(*this, make_view(*this, s, st, offset() + index * strides()[w]), "select",
+                     [w, index](const Tensor& g, const Shape& in) {
+                       return detail::embed_in_zeros(g, in, "select_backward",
+                                                     [=](const Tensor& z) { return z.select(w, index); });
+                     });
 }
 
 Tensor Tensor::index(std::initializer_list<TensorIndex> idx) const { return index(std::vector<TensorIndex>(idx)); }
@@ -221,7 +290,8 @@ Tensor Tensor::expand(const Shape& shape) const {
                  this->shape(), " cannot expand to ", shape[i], " (target ", shape, ")");
     st[i] = s[i] == have ? strides()[j] : 0;
   }
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "expand",
+                     [](const Tensor& g, const Shape& in) { return sum_to(g, in); });
 }
 
 Tensor Tensor::broadcast_to(const Shape& shape) const { return expand(shape); }
@@ -235,7 +305,7 @@ Tensor Tensor::squeeze() const {
       s.push_back(shape()[d]);
       st.push_back(strides()[d]);
     }
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "squeeze", reshape_back);
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -246,7 +316,7 @@ Tensor Tensor::squeeze(int64_t d) const {
   Strides st = strides();
   s.erase(w);
   st.erase(w);
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "squeeze", reshape_back);
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -256,7 +326,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   int64_t stride = w < dim() ? strides()[w] * shape()[w] : 1;
   s.insert(w, 1);
   st.insert(w, stride);
-  return as_strided(s, st, offset());
+  return record_view(*this, make_view(*this, s, st, offset()), "unsqueeze", reshape_back);
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
