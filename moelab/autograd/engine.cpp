@@ -1,8 +1,7 @@
 #include "moelab/autograd/engine.h"
 
 #include <cmath>
-#include <unordered_map>
-#include <unordered_set>
+#include <atomic>
 
 #include "moelab/autograd/autograd_meta.h"
 #include "moelab/autograd/function.h"
@@ -40,59 +39,65 @@ struct Capture {
 // Runs the graph. With captures (autograd::grad), the gradients reaching the captured edges are
 // returned and leaves are not accumulated; nodes that cannot reach a capture are not run.
 std::vector<Tensor> execute(Node& root, bool retain_graph, bool create_graph, const std::vector<Capture>* captures) {
+  static std::atomic<uint64_t> next_epoch{1};
+  const uint64_t epoch = next_epoch.fetch_add(1);
   GradModeGuard mode(create_graph);
-  std::unordered_set<Node*> targets;
-  if (captures)
-    for (const Capture& c : *captures) targets.insert(c.node);
+  auto fresh = [epoch](Node* n) {
+    Node::EngineState& st = n->engine_state();
+    if (st.epoch == epoch) return false;
+    st = Node::EngineState{};
+    st.epoch = epoch;
+    return true;
+  };
 
   // 1. Post-order over the graph (children before parents), iteratively.
   std::vector<Node*> post;
-  std::unordered_set<Node*> seen{&root};
+  fresh(&root);
   std::vector<std::pair<Node*, size_t>> stack{{&root, 0}};
   while (!stack.empty()) {
     auto& [n, i] = stack.back();
     if (i < n->next_edges().size()) {
       Node* child = n->next_edges()[i++].node.get();
-      if (child && seen.insert(child).second) stack.emplace_back(child, 0);
+      if (child && fresh(child)) stack.emplace_back(child, 0);
     } else {
       post.push_back(n);
       stack.pop_back();
     }
   }
+  if (captures)
+    for (const Capture& c : *captures)
+      if (c.node && c.node->engine_state().epoch == epoch) c.node->engine_state().is_target = true;
 
   // 2. Which nodes must run: all of them for backward; for grad, those that reach a capture.
-  std::unordered_map<Node*, bool> needed;
-  for (Node* n : post) {
-    bool need = !captures || targets.count(n) > 0;
-    for (const Edge& e : n->next_edges())
-      if (e.valid() && needed[e.node.get()]) need = true;
-    needed[n] = need;
-  }
-
   // 3. Dependency counts along needed edges.
-  std::unordered_map<Node*, int> deps;
+  for (Node* n : post) {
+    bool need = !captures || n->engine_state().is_target;
+    for (const Edge& e : n->next_edges())
+      if (e.valid() && e.node->engine_state().needed) need = true;
+    n->engine_state().needed = need;
+  }
   for (Node* n : post)
-    if (needed[n])
+    if (n->engine_state().needed)
       for (const Edge& e : n->next_edges())
-        if (e.valid() && needed[e.node.get()]) ++deps[e.node.get()];
+        if (e.valid() && e.node->engine_state().needed) ++e.node->engine_state().deps;
 
   std::vector<Tensor> captured(captures ? captures->size() : 0);
-  std::unordered_map<Node*, std::vector<Tensor>> buffers;
   std::vector<Node*> ready{&root};
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
-    std::vector<Tensor> inputs = std::move(buffers[n]);
-    buffers.erase(n);
+    Node::EngineState& st = n->engine_state();
+    std::vector<Tensor> inputs = std::move(st.buffer);
+    st.buffer = {};
     inputs.resize(n->output_geometry().size());
     inputs = n->run_pre_hooks(std::move(inputs));
 
-    auto* acc = dynamic_cast<AccumulateGrad*>(n);
-    if (captures && targets.count(n)) {
+    const bool acc = n->is_accumulate_grad();
+    if (st.is_target) {
       for (size_t c = 0; c < captures->size(); ++c) {
         if ((*captures)[c].node != n) continue;
         Tensor g = inputs[(*captures)[c].input_nr];
-        captured[c] = acc && g.defined() ? acc->run_leaf_hooks(g) : g;
+        captured[c] = acc && g.defined() ? static_cast<AccumulateGrad*>(n)->run_leaf_hooks(g) : g;
       }
     }
     if (captures && acc) continue;  // grad() never accumulates into .grad
@@ -101,7 +106,7 @@ std::vector<Tensor> execute(Node& root, bool retain_graph, bool create_graph, co
     for (const Tensor& g : inputs) any_defined |= g.defined();
     std::vector<Tensor> outputs;
     if (any_defined) {
-      if (dynamic_cast<FunctionNode*>(n))
+      if (n->materializes_zero_grads())
         for (size_t i = 0; i < inputs.size(); ++i)
           if (!inputs[i].defined()) inputs[i] = detail::zeros_of(n->output_geometry()[i]);
       outputs = n->apply(std::move(inputs));
@@ -111,7 +116,8 @@ std::vector<Tensor> execute(Node& root, bool retain_graph, bool create_graph, co
 
     for (size_t i = 0; i < n->next_edges().size(); ++i) {
       const Edge& e = n->next_edges()[i];
-      if (!e.valid() || !needed[e.node.get()]) continue;
+      if (!e.valid() || !e.node->engine_state().needed) continue;
+      Node::EngineState& next = e.node->engine_state();
       Tensor& g = outputs[i];
       if (g.defined()) {
         const TensorGeometry& want = e.node->output_geometry()[e.input_nr];
@@ -120,12 +126,11 @@ std::vector<Tensor> execute(Node& root, bool retain_graph, bool create_graph, co
         if (AnomalyMode::is_enabled())
           MOELAB_CHECK(!has_non_finite(g), "autograd anomaly: the backward of ", n->name(),
                        " produced NaN or Inf in the gradient of its input ", i);
-        std::vector<Tensor>& buf = buffers[e.node.get()];
-        if (buf.size() <= e.input_nr) buf.resize(e.input_nr + 1);
-        Tensor& slot = buf[e.input_nr];
+        if (next.buffer.size() <= e.input_nr) next.buffer.resize(e.input_nr + 1);
+        Tensor& slot = next.buffer[e.input_nr];
         slot = slot.defined() ? detail::accumulate(slot, g) : g;
       }
-      if (--deps[e.node.get()] == 0) ready.push_back(e.node.get());
+      if (--next.deps == 0) ready.push_back(e.node.get());
     }
   }
   return captured;

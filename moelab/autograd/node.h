@@ -53,8 +53,24 @@ class Node : public RefCounted {
   void add_pre_hook(uint32_t output_nr, int handle, TensorHook hook);
   void remove_pre_hook(int handle);
   std::vector<Tensor> run_pre_hooks(std::vector<Tensor>&& grads);
+  // Whether the engine fills zeros for outputs that received no gradient (FunctionNode does).
+  virtual bool materializes_zero_grads() const { return false; }
+  virtual bool is_accumulate_grad() const { return false; }
+
+  // Per-run bookkeeping of the engine, stored on the node itself so that a backward pass needs no
+  // hash maps. `epoch` tells which run the rest belongs to. (A graph is not backpropagated from
+  // two threads at once.)
+  struct EngineState {
+    uint64_t epoch = 0;
+    int deps = 0;
+    bool needed = false;
+    bool is_target = false;
+    std::vector<Tensor> buffer;
+  };
+  EngineState& engine_state() { return engine_state_; }
 
  private:
+  EngineState engine_state_;
   std::vector<Edge> next_edges_;
   std::vector<TensorGeometry> output_geometry_;
   struct PreHook {
@@ -104,6 +120,7 @@ class FunctionNode final : public Node {
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return name_; }
   void release_variables() override;
+  bool materializes_zero_grads() const override { return true; }
   std::vector<SavedVariable>& saved() { return saved_; }
 
  private:
@@ -120,6 +137,7 @@ class AccumulateGrad final : public Node {
   ~AccumulateGrad() override;
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
+  bool is_accumulate_grad() const override { return true; }
   const Tensor& leaf() const { return leaf_; }
   // Runs the leaf's tensor hooks on a gradient (also used by autograd::grad, which does not
   // accumulate).
