@@ -37,6 +37,21 @@ MOELAB_CONFORMANCE_CASE("logsumexp", [] { return two_f32({5, 6}, {1}); },
 MOELAB_CONFORMANCE_CASE("cast f64 to i32", [] { return two_f32({5, 2}, {1}); },
                         [](const std::vector<Tensor>& t) { return (t[0] * 10.0).to(kF64).to(kI32); });
 
+MOELAB_CONFORMANCE_CASE("matmul batched broadcast", [] { return two_f32({2, 3, 4}, {4, 5}); },
+                        [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); });
+MOELAB_CONFORMANCE_CASE("einsum bij,jk", [] { return two_f32({2, 3, 4}, {4, 2}); },
+                        [](const std::vector<Tensor>& t) { return einsum("bij,jk->bik", {t[0], t[1]}); });
+MOELAB_CONFORMANCE_CASE("softmax dim 0", [] { return two_f32({5, 3}, {1}); },
+                        [](const std::vector<Tensor>& t) { return softmax(t[0], 0) + log_softmax(t[0], 1); });
+MOELAB_CONFORMANCE_CASE("topk values", [] { return two_f32({4, 7}, {1}); },
+                        [](const std::vector<Tensor>& t) { return std::get<0>(topk(t[0], 3)); });
+MOELAB_CONFORMANCE_CASE("cumsum", [] { return two_f32({4, 6}, {1}); },
+                        [](const std::vector<Tensor>& t) { return cumsum(t[0], 0); });
+MOELAB_CONFORMANCE_CASE("conv2d", [] { return two_f32({1, 2, 5, 5}, {3, 2, 3, 3}); },
+                        [](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], {}, 1, 1); }, 1e-4, 1e-5);
+MOELAB_CONFORMANCE_CASE("max_pool2d", [] { return two_f32({1, 2, 6, 6}, {1}); },
+                        [](const std::vector<Tensor>& t) { return max_pool2d(t[0], 2); });
+
 TEST_CASE("conformance: every op case on every device and layout agrees with contiguous CPU") {
   REQUIRE(conformance_cases().size() >= 10);
   std::vector<Device> devices = available_devices();
