@@ -207,3 +207,15 @@ TEST_CASE("autograd index: errors") {
   CHECK_MOELAB_ERROR(s.backward(), "modified");
   (void)y;
 }
+
+TEST_CASE("autograd index: size-0 indices give zero gradients") {
+  Tensor x = leaf64({3, 4});
+  Tensor none = from_vector(std::vector<int64_t>{}, {0});
+  Tensor y = gather(x, 1, from_vector(std::vector<int64_t>{}, {3, 0})).sum() + index_select(x, 0, none).sum() +
+             embedding(x, none).sum() + index(x, {none}).sum() + masked_select(x, zeros({3, 4}, kBool)).sum();
+  y.backward();
+  check_close(x.grad(), zeros({3, 4}, kF64));
+  Tensor src = leaf64({0, 4});
+  index_add(x, 0, none, src).sum().backward();
+  check_close(src.grad(), zeros({0, 4}, kF64));
+}
