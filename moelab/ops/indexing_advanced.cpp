@@ -1,7 +1,10 @@
 // Advanced indexing (index, index_put), masks, nonzero, one_hot and embedding, all composed from
-// the IndexKernels primitives `index`, `index_put`, `scatter` and `nonzero`.
+// the IndexKernels primitives `index`, `index_put`, `scatter` and `nonzero`. Backward: index and
+// index_put are each other's adjoints; masked_select is index with a bool mask; masked_fill is a
+// `where`; embedding's weight gradient is an index_add of the output gradient's rows.
 #include <sstream>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/elementwise_kernels.h"
 #include "moelab/backends/index_kernels.h"
 #include "moelab/ops/elementwise.h"
@@ -78,31 +81,81 @@ Shape result_shape(const AdvancedIndex& a) {
 
 }  // namespace
 
+namespace {
+std::vector<autograd::SavedVariable> save_all(const std::vector<Tensor>& ts) {
+  std::vector<autograd::SavedVariable> saved;
+  for (const Tensor& t : ts) saved.emplace_back(t, false);
+  return saved;
+}
+std::vector<Tensor> unpack_all(autograd::FunctionNode::Context& c, size_t n) {
+  std::vector<Tensor> ts;
+  for (size_t k = 0; k < n; ++k) ts.push_back(c.saved(k));
+  return ts;
+}
+}  // namespace
+
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
-  AdvancedIndex a = check_advanced(x, indices, "index");
-  Tensor out = make_empty(result_shape(a), x.dtype(), x.device());
-  backend_of(x).index().index(out.view(rows_shape(a)), x, a.flat);
+  AdvancedIndex a;
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    a = check_advanced(x, indices, "index");
+    out = make_empty(result_shape(a), x.dtype(), x.device());
+    backend_of(x).index().index(out.view(rows_shape(a)), x, a.flat);
+  }
+  if (autograd::needs_grad({&x})) {
+    // d x = g accumulated into zeros at the indexed positions (the flat indices: masks resolved).
+    const Shape xs = x.shape(), rows = rows_shape(a);
+    const size_t n = a.flat.size();
+    autograd::record_op("index", {&x}, {&out}, save_all(a.flat),
+                        [xs, rows, n](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          Tensor z = zeros(xs, TensorOptions(g[0].dtype(), g[0].device()));
+                          return std::vector<Tensor>{index_put(z, unpack_all(c, n), g[0].reshape(rows), true)};
+                        });
+  }
   return out;
 }
 
 Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
   const char* op = "index_put_";
-  AdvancedIndex a = check_advanced(x, indices, op);
-  detail::check_defined(values, op, "values");
-  detail::check_same_device({&x, &values}, op);
-  MOELAB_CHECK(values.dtype() == x.dtype(), op, ": values have dtype ", values.dtype(), " but the input has ",
-               x.dtype(), "; they must match");
-  const Shape target = result_shape(a);
-  bool fits = values.dim() <= target.size();
-  for (int i = 0; fits && i < values.dim(); ++i) {
-    int64_t v = values.size(values.dim() - 1 - i), t = target[target.size() - 1 - i];
-    fits = v == t || v == 1;
+  const bool recording = autograd::needs_grad({&x, &values});
+  autograd::check_inplace(x, op, recording);
+  AdvancedIndex a;
+  {
+    autograd::NoGradGuard no_grad;
+    a = check_advanced(x, indices, op);
+    detail::check_defined(values, op, "values");
+    detail::check_same_device({&x, &values}, op);
+    MOELAB_CHECK(values.dtype() == x.dtype(), op, ": values have dtype ", values.dtype(), " but the input has ",
+                 x.dtype(), "; they must match");
+    const Shape target = result_shape(a);
+    bool fits = values.dim() <= target.size();
+    for (int i = 0; fits && i < values.dim(); ++i) {
+      int64_t v = values.size(values.dim() - 1 - i), t = target[target.size() - 1 - i];
+      fits = v == t || v == 1;
+    }
+    MOELAB_CHECK(fits, op, ": values of shape ", values.shape(), " do not broadcast to the indexed shape ", target,
+                 " (", shapes_of(x, indices), ")");
+    detail::check_writable(x, op);
+    backend_of(x).index().index_put(x, a.flat, values.expand(target).reshape(rows_shape(a)), accumulate);
+    x.storage()->bump_version();
   }
-  MOELAB_CHECK(fits, op, ": values of shape ", values.shape(), " do not broadcast to the indexed shape ", target,
-               " (", shapes_of(x, indices), ")");
-  detail::check_writable(x, op);
-  backend_of(x).index().index_put(x, a.flat, values.expand(target).reshape(rows_shape(a)), accumulate);
-  x.storage()->bump_version();
+  if (recording) {
+    // d x = g, with the written positions zeroed unless accumulating; d values = g at the indexed
+    // positions, summed over the dims values was broadcast along.
+    const Shape target = result_shape(a), vs = values.shape();
+    const size_t n = a.flat.size();
+    autograd::record_op(op, {&x, &values}, {&x}, save_all(a.flat),
+                        [target, vs, n, accumulate](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          std::vector<Tensor> r(2);
+                          std::vector<Tensor> idx = unpack_all(c, n);
+                          if (c.needs_input_grad(0))
+                            r[0] = accumulate ? g[0]
+                                              : index_put(g[0], idx, zeros({}, TensorOptions(g[0].dtype(), g[0].device())));
+                          if (c.needs_input_grad(1)) r[1] = sum_to(index(g[0], idx).reshape(target), vs);
+                          return r;
+                        });
+  }
   return x;
 }
 
@@ -130,14 +183,25 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
 
 Tensor& masked_fill_(Tensor& x, const Tensor& mask, Scalar value) {
   const char* op = "masked_fill_";
-  check_mask(x, mask, op);
-  MOELAB_CHECK(broadcast_shapes(mask.shape(), x.shape(), op) == x.shape(), op, ": mask of shape ", mask.shape(),
-               " does not broadcast to the input's shape ", x.shape());
-  detail::check_writable(x, op);
-  Tensor v = full({}, value, TensorOptions(x.dtype(), x.device())).expand(x.shape());
-  // Elementwise, so the output may alias the input it reads.
-  backend_of(x).elementwise().where(x, mask.expand(x.shape()), v, x);
-  x.storage()->bump_version();
+  const bool recording = autograd::needs_grad({&x});
+  autograd::check_inplace(x, op, recording);
+  {
+    autograd::NoGradGuard no_grad;
+    check_mask(x, mask, op);
+    MOELAB_CHECK(broadcast_shapes(mask.shape(), x.shape(), op) == x.shape(), op, ": mask of shape ", mask.shape(),
+                 " does not broadcast to the input's shape ", x.shape());
+    detail::check_writable(x, op);
+    Tensor v = full({}, value, TensorOptions(x.dtype(), x.device())).expand(x.shape());
+    // Elementwise, so the output may alias the input it reads.
+    backend_of(x).elementwise().where(x, mask.expand(x.shape()), v, x);
+    x.storage()->bump_version();
+  }
+  if (recording)  // d x = g where the mask is false
+    autograd::record_op(op, {&x}, {&x}, {autograd::SavedVariable(mask, false)},
+                        [](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          Tensor z = zeros({}, TensorOptions(g[0].dtype(), g[0].device()));
+                          return std::vector<Tensor>{where(c.saved(0), z, g[0])};
+                        });
   return x;
 }
 
@@ -145,13 +209,8 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
   check_mask(x, mask, "masked_select");
   Shape s = broadcast_shapes(x.shape(), mask.shape(), "masked_select");
   if (s.empty()) s = {1};
-  Tensor xb = x.expand(s), mb = mask.expand(s);
-  Tensor nz = nonzero(mb);
-  std::vector<Tensor> cols;
-  for (int d = 0; d < nz.size(1); ++d) cols.push_back(nz.select(1, d));
-  Tensor out = make_empty({nz.size(0)}, x.dtype(), x.device());
-  backend_of(x).index().index(out, xb, cols);
-  return out;
+  // x[mask] on the broadcast shape: differentiable through index (and expand).
+  return index(x.expand(s), {mask.expand(s)});
 }
 
 Tensor nonzero(const Tensor& x) {
@@ -193,17 +252,32 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   const char* op = "embedding";
-  detail::check_defined(weight, op, "weight");
-  detail::check_same_device({&weight, &indices}, op);
-  MOELAB_CHECK(weight.dim() == 2, op, ": weight must be 2-D [num_embeddings, dim], got shape ", weight.shape());
-  Tensor idx = detail::index_as_i64(indices, op, "indices");
-  detail::check_index_range(idx, weight.size(0), false, op, 0,
-                            concat("weight shape ", weight.shape(), ", indices shape ", idx.shape()));
-  Shape s = idx.shape();
-  s.push_back(weight.size(1));
-  Tensor out = make_empty(s, weight.dtype(), weight.device());
-  const Tensor flat[] = {idx.reshape({-1})};
-  backend_of(weight).index().index(out.view({idx.numel(), weight.size(1)}), weight, flat);
+  Tensor out, flat;
+  {
+    autograd::NoGradGuard no_grad;
+    detail::check_defined(weight, op, "weight");
+    detail::check_same_device({&weight, &indices}, op);
+    MOELAB_CHECK(weight.dim() == 2, op, ": weight must be 2-D [num_embeddings, dim], got shape ", weight.shape());
+    Tensor idx = detail::index_as_i64(indices, op, "indices");
+    detail::check_index_range(idx, weight.size(0), false, op, 0,
+                              concat("weight shape ", weight.shape(), ", indices shape ", idx.shape()));
+    Shape s = idx.shape();
+    s.push_back(weight.size(1));
+    out = make_empty(s, weight.dtype(), weight.device());
+    flat = idx.reshape({-1});
+    const Tensor rows[] = {flat};
+    backend_of(weight).index().index(out.view({idx.numel(), weight.size(1)}), weight, rows);
+  }
+  if (autograd::needs_grad({&weight})) {
+    // d weight = the rows of g summed into zeros at their indices; the indices get no gradient.
+    const Shape ws = weight.shape();
+    const int64_t n = flat.numel();
+    autograd::record_op(op, {&weight}, {&out}, {autograd::SavedVariable(flat, false)},
+                        [ws, n](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          Tensor z = zeros(ws, TensorOptions(g[0].dtype(), g[0].device()));
+                          return std::vector<Tensor>{index_add(z, 0, c.saved(0), g[0].reshape({n, ws[1]}))};
+                        });
+  }
   return out;
 }
 

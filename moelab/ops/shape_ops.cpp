@@ -1,14 +1,18 @@
 // cat, stack, split, chunk, repeat, repeat_interleave, flip and roll: each is a view of the input
 // (or of the output) plus one strided, casting copy through the elementwise `copy` primitive.
+// Backward: cat splits g (narrow views), repeat sums over the tiles, flip flips g; stack, split,
+// chunk, repeat_interleave and roll are made of differentiable ops already.
 #include "moelab/ops/shape_ops.h"
 
 #include <numeric>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/elementwise_kernels.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/index_helpers.h"
 #include "moelab/ops/indexing.h"
 #include "moelab/ops/op_helpers.h"
+#include "moelab/ops/reduce.h"
 
 namespace moelab {
 using detail::backend_of;
@@ -45,11 +49,36 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out_shape[d] += t.size(d);
   }
   Tensor out = make_empty(out_shape, dtype, ref->device());
+  std::vector<int64_t> starts;  // where each input begins along d (-1: a skipped legacy empty one)
   int64_t at = 0;
   for (const Tensor& t : tensors) {
-    if ((t.dim() == 1 && t.size(0) == 0) || t.size(d) == 0) continue;
+    if (t.dim() == 1 && t.size(0) == 0) {
+      starts.push_back(-1);
+      continue;
+    }
+    starts.push_back(at);
+    if (t.size(d) == 0) continue;
     copy_into(out.narrow(d, at, t.size(d)), t);
     at += t.size(d);
+  }
+  if (autograd::needs_grad(tensors)) {
+    // Each input's gradient is its slice of g, converted back to its dtype.
+    std::vector<int64_t> sizes;
+    std::vector<DType> dtypes;
+    for (const Tensor& t : tensors) {
+      sizes.push_back(t.dim() > d ? t.size(d) : 0);
+      dtypes.push_back(t.dtype());
+    }
+    autograd::record_op("cat", tensors, {&out}, {},
+                        [starts, sizes, dtypes, d](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          std::vector<Tensor> r(starts.size());
+                          for (size_t i = 0; i < starts.size(); ++i) {
+                            if (!c.needs_input_grad(i)) continue;
+                            r[i] = starts[i] < 0 ? zeros({0}, TensorOptions(dtypes[i], g[0].device()))
+                                                 : g[0].narrow(d, starts[i], sizes[i]).to(dtypes[i]);
+                          }
+                          return r;
+                        });
   }
   return out;
 }
@@ -119,7 +148,44 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 
 // ---- repeat / repeat_interleave ----
 
+namespace {
+Tensor repeat_forward(const Tensor& x, const std::vector<int64_t>& repeats);
+}  // namespace
+
 Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = repeat_forward(x, repeats);
+  }
+  if (autograd::needs_grad({&x})) {
+    // d x = g summed over the tiles: split each repeated dim into (repeats, size) and sum the first.
+    const Shape xs = x.shape();
+    const int lead = static_cast<int>(repeats.size()) - x.dim();
+    autograd::record_op("repeat", {&x}, {&out}, {},
+                        [xs, repeats, lead](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          Tensor r = g[0];
+                          for (int i = 0; i < static_cast<int>(repeats.size()); ++i) {
+                            const int64_t rep = repeats[static_cast<size_t>(i)];
+                            if (rep == 1) continue;
+                            // [before, rep * size, after] -> [before, rep, size, after], summed over rep
+                            // (four dims whatever the rank, so kMaxDims is never exceeded).
+                            Shape s = r.shape();
+                            const int64_t size = i < lead ? 1 : xs[i - lead];
+                            int64_t before = 1, after = 1;
+                            for (int k = 0; k < i; ++k) before *= s[k];
+                            for (int k = i + 1; k < s.size(); ++k) after *= s[k];
+                            s[i] = size;
+                            r = sum(r.reshape({before, rep, size, after}), {1}).reshape(s);
+                          }
+                          return std::vector<Tensor>{r.reshape(xs)};
+                        });
+  }
+  return out;
+}
+
+namespace {
+Tensor repeat_forward(const Tensor& x, const std::vector<int64_t>& repeats) {
   detail::check_defined(x, "repeat");
   const int nr = static_cast<int>(repeats.size());
   MOELAB_CHECK(nr >= x.dim(), "repeat: ", nr, " repeat counts for a tensor of ", x.dim(), " dims (shape ",
@@ -169,6 +235,7 @@ Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
   copy_into(out.as_strided(vs, out_st, 0), x.as_strided(vs, in_st, x.offset()));
   return out;
 }
+}  // namespace
 
 Tensor repeat_interleave(const Tensor& x, int64_t repeats, std::optional<int64_t> dim) {
   detail::check_defined(x, "repeat_interleave");
@@ -221,7 +288,15 @@ Tensor flip(const Tensor& x, const Dims& dims) {
     st[d] = -st[d];
   }
   Tensor out = make_empty(x.shape(), x.dtype(), x.device());
-  copy_into(out, x.as_strided(x.shape(), st, offset));
+  {
+    autograd::NoGradGuard no_grad;
+    copy_into(out, x.as_strided(x.shape(), st, offset));
+  }
+  if (autograd::needs_grad({&x}))  // d x = g flipped back
+    autograd::record_op("flip", {&x}, {&out}, {},
+                        [dims](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{flip(g[0], dims)};
+                        });
   return out;
 }
 

@@ -1,7 +1,10 @@
 // tril, triu and pad: masks and index maps built from small host-side vectors, then one
-// elementwise `where`, strided copy or index_select per padded dim.
+// elementwise `where`, strided copy or index_select per padded dim. tril/triu (a `where`) and the
+// index_select modes of pad are differentiable as they are; constant padding records its backward,
+// which is padding g by the negated amounts (crops what was added, zero-fills what was cropped).
 #include <string>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/elementwise_kernels.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
@@ -92,7 +95,22 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pad, std::string_view mo
   const int np = static_cast<int>(pad.size()) / 2;
   MOELAB_CHECK(np <= x.dim(), "pad: padding ", Dims(pad), " covers ", np, " dims but the input has shape ",
                x.shape());
-  if (m == PadMode::Constant) return pad_constant(x, pad, value);
+  if (m == PadMode::Constant) {
+    Tensor out;
+    {
+      autograd::NoGradGuard no_grad;
+      out = pad_constant(x, pad, value);
+    }
+    if (autograd::needs_grad({&x})) {
+      std::vector<int64_t> back;
+      for (int64_t p : pad) back.push_back(-p);
+      autograd::record_op("pad", {&x}, {&out}, {},
+                          [back](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                            return std::vector<Tensor>{moelab::pad(g[0], back)};
+                          });
+    }
+    return out;
+  }
   MOELAB_CHECK(np >= 1 && np <= 3 && (x.dim() == np + 1 || x.dim() == np + 2), "pad: mode ", mode, " pads the last ",
                "1-3 dims of a batched or unbatched input (", np + 1, "-D or ", np + 2, "-D for ", np,
                " padded dims), got shape ", x.shape());
