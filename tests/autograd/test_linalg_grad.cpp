@@ -92,6 +92,28 @@ TEST_CASE("autograd linalg: matmul gradgradcheck (2-D, batched, broadcast, vecto
   CHECK(gradgradcheck([](const auto& x) { return one(mat(x)); }, {leaf_t({2, 3}, 34), leaf_t({3, 2}, 35)}));
 }
 
+TEST_CASE("autograd linalg: matmul gradients keep f32, and size-0 dims give empty or zero gradients") {
+  Generator gen(5);
+  Tensor a = randn({2, 3, 4}, kF32, &gen), b = randn({4, 2}, kF32, &gen);
+  a.requires_grad_();
+  b.requires_grad_();
+  matmul(a, b).sum().backward();
+  CHECK(a.grad().dtype() == kF32);
+  check_close(a.grad(), ones({2, 3, 2}, kF32).matmul(b.detach().t()), 1e-5, 1e-5);
+  check_close(b.grad(), sum(a.detach(), {0, 1}).unsqueeze(1).expand({4, 2}), 1e-5, 1e-5);
+  Tensor e = zeros({0, 3}, kF64), f = leaf({3, 2}, 6);
+  e.requires_grad_();
+  matmul(e, f).sum().backward();
+  CHECK(e.grad().shape() == Shape{0, 3});
+  check_close(f.grad(), zeros({3, 2}, kF64));
+  Tensor k0 = zeros({2, 0}, kF64), k1 = zeros({0, 3}, kF64);
+  k0.requires_grad_();
+  k1.requires_grad_();
+  matmul(k0, k1).sum().backward();  // an empty contraction: the output is zeros [2, 3]
+  CHECK(k0.grad().shape() == Shape{2, 0});
+  CHECK(k1.grad().shape() == Shape{0, 3});
+}
+
 TEST_CASE("autograd linalg: mm, bmm, mv, dot and outer gradcheck") {
   CHECK(gradcheck([](const auto& x) { return one(mm(x[0], x[1])); }, {leaf_t({3, 4}, 40), leaf({4, 2}, 41)}));
   CHECK(gradcheck([](const auto& x) { return one(bmm(x[0], x[1])); }, {leaf({2, 3, 4}, 42), leaf_t({2, 4, 2}, 43)}));
