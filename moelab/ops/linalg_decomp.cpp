@@ -122,10 +122,10 @@ Tensor svd_backward(const Tensor& gU, const Tensor& gS, const Tensor& gVh, const
 
 // The gradient of a symmetric A = V diag(L) V^T (distinct eigenvalues), as PyTorch's
 // linalg_eig_backward for Hermitian input: gA = V [skew(V^T gV) / (2 E) + diag(gL)] V^T with
-// E[j, k] = L_k - L_j (1 on the diagonal). gV undefined: eigenvalues only.
+// E[j, k] = L_k - L_j (1 on the diagonal). gV all zero: eigenvalues only.
 Tensor eigh_backward(const Tensor& gL, const Tensor& gV, const Tensor& L, const Tensor& V) {
   Tensor inner = diag_embed(gL);
-  if (gV.defined() && !all_zero(gV)) {
+  if (!all_zero(gV)) {
     const Tensor VtgV = matmul(mT(V), gV);
     inner = inner + (VtgV - mT(VtgV)) * 0.5 / gap_matrix(L);
   }
@@ -184,41 +184,36 @@ EighResult eigh_impl(const Tensor& A, std::string_view uplo, bool vectors, const
 
 }  // namespace
 
+namespace {
+// Records the SVD's backward (also svdvals', whose U and Vh then get zero gradients, so that the
+// values-only formula runs and double backward still sees U and Vh as functions of A).
+void record_svd(const Tensor& A, SVDResult& r, const char* name) {
+  // As PyTorch: with full_matrices only the first k columns of U (rows of Vh) get a gradient.
+  const Shape a_shape = A.shape();
+  const int64_t k = r.S.size(-1);
+  autograd::record_op(
+      name, {&A}, {&r.U, &r.S, &r.Vh},
+      {SavedVariable(r.U, true, 0), SavedVariable(r.S, true, 1), SavedVariable(r.Vh, true, 2)},
+      [a_shape, k](FunctionNode::Context& c, const std::vector<Tensor>& g) {
+        if (k == 0) return std::vector<Tensor>{zeros(a_shape, TensorOptions(g[1].dtype(), g[1].device()))};
+        const Tensor U = c.saved(0).narrow(-1, 0, k), Vh = c.saved(2).narrow(-2, 0, k);
+        return std::vector<Tensor>{
+            svd_backward(g[0].narrow(-1, 0, k), g[1], g[2].narrow(-2, 0, k), U, c.saved(1), Vh)};
+      });
+}
+}  // namespace
+
 SVDResult svd(const Tensor& A, bool full_matrices) {
-  SVDResult r;
-  {
-    autograd::NoGradGuard no_grad;
-    r = svd_impl(A, full_matrices, true, "linalg.svd");
-  }
-  if (autograd::needs_grad({&A})) {
-    // As PyTorch: with full_matrices only the first k columns of U (rows of Vh) get a gradient.
-    const Shape a_shape = A.shape();
-    const int64_t k = r.S.size(-1);
-    autograd::record_op(
-        "linalg.svd", {&A}, {&r.U, &r.S, &r.Vh},
-        {SavedVariable(r.U, true, 0), SavedVariable(r.S, true, 1), SavedVariable(r.Vh, true, 2)},
-        [a_shape, k](FunctionNode::Context& c, const std::vector<Tensor>& g) {
-          if (k == 0) return std::vector<Tensor>{zeros(a_shape, TensorOptions(g[1].dtype(), g[1].device()))};
-          const Tensor U = c.saved(0).narrow(-1, 0, k), Vh = c.saved(2).narrow(-2, 0, k);
-          return std::vector<Tensor>{
-              svd_backward(g[0].narrow(-1, 0, k), g[1], g[2].narrow(-2, 0, k), U, c.saved(1), Vh)};
-        });
-  }
+  SVDResult r = svd_impl(A, full_matrices, true, "linalg.svd");
+  if (autograd::needs_grad({&A})) record_svd(A, r, "linalg.svd");
   return r;
 }
 
 Tensor svdvals(const Tensor& A) {
   if (!autograd::needs_grad({&A})) return svd_impl(A, false, false, "linalg.svdvals").S;
   // The gradient needs the vectors: gA = U diag(gS) Vh.
-  SVDResult r;
-  {
-    autograd::NoGradGuard no_grad;
-    r = svd_impl(A, false, true, "linalg.svdvals");
-  }
-  autograd::record_op("linalg.svdvals", {&A}, {&r.S}, {SavedVariable(r.U, false), SavedVariable(r.Vh, false)},
-                      [](FunctionNode::Context& c, const std::vector<Tensor>& g) {
-                        return std::vector<Tensor>{matmul(c.saved(0) * g[0].unsqueeze(-2), c.saved(1))};
-                      });
+  SVDResult r = svd_impl(A, false, true, "linalg.svdvals");
+  record_svd(A, r, "linalg.svdvals");
   return r.S;
 }
 
@@ -383,14 +378,20 @@ Tensor cholesky(const Tensor& A, bool upper) {
   return out;
 }
 
+namespace {
+// Records eigh's backward (also eigvalsh', whose eigenvectors then get a zero gradient).
+void record_eigh(const Tensor& A, EighResult& r, const char* name) {
+  autograd::record_op(name, {&A}, {&r.eigenvalues, &r.eigenvectors},
+                      {SavedVariable(r.eigenvalues, true, 0), SavedVariable(r.eigenvectors, true, 1)},
+                      [](FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                        return std::vector<Tensor>{eigh_backward(g[0], g[1], c.saved(0), c.saved(1))};
+                      });
+}
+}  // namespace
+
 EighResult eigh(const Tensor& A, std::string_view UPLO) {
   EighResult r = eigh_impl(A, UPLO, true, "linalg.eigh");
-  if (autograd::needs_grad({&A}))
-    autograd::record_op("linalg.eigh", {&A}, {&r.eigenvalues, &r.eigenvectors},
-                        {SavedVariable(r.eigenvalues, true, 0), SavedVariable(r.eigenvectors, true, 1)},
-                        [](FunctionNode::Context& c, const std::vector<Tensor>& g) {
-                          return std::vector<Tensor>{eigh_backward(g[0], g[1], c.saved(0), c.saved(1))};
-                        });
+  if (autograd::needs_grad({&A})) record_eigh(A, r, "linalg.eigh");
   return r;
 }
 
@@ -398,10 +399,7 @@ Tensor eigvalsh(const Tensor& A, std::string_view UPLO) {
   if (!autograd::needs_grad({&A})) return eigh_impl(A, UPLO, false, "linalg.eigvalsh").eigenvalues;
   // The gradient needs the eigenvectors: gA = V diag(gL) V^T.
   EighResult r = eigh_impl(A, UPLO, true, "linalg.eigvalsh");
-  autograd::record_op("linalg.eigvalsh", {&A}, {&r.eigenvalues}, {SavedVariable(r.eigenvectors, false)},
-                      [](FunctionNode::Context& c, const std::vector<Tensor>& g) {
-                        return std::vector<Tensor>{eigh_backward(g[0], Tensor(), Tensor(), c.saved(0))};
-                      });
+  record_eigh(A, r, "linalg.eigvalsh");
   return r.eigenvalues;
 }
 

@@ -214,6 +214,8 @@ TEST_CASE("autograd linalg: svd gradcheck on gauge-invariant functions") {
         {a}));
     CHECK(gradcheck([](const auto& x) { return one(linalg::svdvals(x[0])); }, {a}));
   }
+  // Second order through the values (U and Vh are functions of A there too).
+  CHECK(gradgradcheck([](const auto& x) { return one(linalg::svdvals(x[0])); }, {leaf({3, 2}, 148)}));
   // full_matrices: square, or the extra columns get no gradient (as in PyTorch).
   CHECK(gradcheck(
       [](const auto& x) {
@@ -236,6 +238,7 @@ TEST_CASE("autograd linalg: eigh gradcheck (eigenvalues and eigenvectors)") {
         {leaf({2, 3, 3}, 150)}));
     CHECK(gradcheck([&](const auto& x) { return one(linalg::eigvalsh(sym(x[0]), u)); }, {leaf_t({3, 3}, 151)}));
   }
+  CHECK(gradgradcheck([&](const auto& x) { return one(linalg::eigvalsh(sym(x[0]))); }, {leaf({3, 3}, 152)}));
   // Eigenvalues alone stay finite for a repeated eigenvalue (the eigenvector term is skipped).
   Tensor id = eye(3, kF64);
   id.requires_grad_();
