@@ -2,7 +2,8 @@
 // mm, bmm, mv, dot, outer and einsum. Decompositions (svd, qr, solve, ...) are in linalg_decomp.h.
 //
 // Operands must share a dtype (f32, f64, i32 or i64; PyTorch does not promote here either) and a
-// device. Transposed views go to BLAS without a copy.
+// device. Transposed views go to BLAS without a copy. All are differentiable (to any order); the
+// gradient of a broadcast batch operand is summed over the batch dims it was broadcast along.
 #pragma once
 #include <string_view>
 #include <vector>

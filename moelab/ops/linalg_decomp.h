@@ -2,6 +2,12 @@
 // the LAPACK bundled with OpenBLAS. Every op takes stacks of matrices [..., m, n] (f32 or f64) and
 // works matrix by matrix; a singular or non-positive-definite input throws a moelab::Error naming
 // the op and the batch element.
+//
+// Gradients follow PyTorch: svd and eigh need distinct singular values / eigenvalues (only
+// gauge-invariant functions of the vectors have a well-defined gradient); cholesky and eigh give the
+// symmetric gradient (not one for the triangle they read); qr has none for mode "r", nor for mode
+// "complete" with more rows than columns (an Error at backward); svd with full_matrices gives no
+// gradient through the columns of U (rows of Vh) beyond min(m, n).
 #pragma once
 #include <string_view>
 

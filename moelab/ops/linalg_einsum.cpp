@@ -8,6 +8,9 @@
 #include <array>
 #include <string>
 
+#include "moelab/autograd/function.h"
+#include "moelab/ops/elementwise.h"
+#include "moelab/ops/factory.h"
 #include "moelab/ops/linalg.h"
 #include "moelab/ops/op_helpers.h"
 #include "moelab/ops/reduce.h"
@@ -54,6 +57,35 @@ Subscripts parse_term(std::string_view term, std::string_view eq) {
     (s.ellipsis ? s.after : s.before).push_back(l);
   }
   return s;
+}
+
+// The diagonal of t over dims d0 < d1 (of one size) as dim d0, dim d1 removed: a strided view.
+// Recorded with the backward g -> g.unsqueeze(d1) * I, I the identity over dims d0 and d1, which is
+// itself differentiable in g.
+Tensor take_diagonal(const Tensor& t, int d0, int d1) {
+  Shape shape = t.shape();
+  Strides strides = t.strides();
+  strides[d0] += strides[d1];
+  shape.erase(d1);
+  strides.erase(d1);
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = t.as_strided(shape, strides, t.offset());
+  }
+  if (autograd::needs_grad({&t})) {
+    const int64_t n = t.size(d0);
+    const int nd = t.dim();
+    autograd::record_op("einsum_diagonal", {&t}, {&out}, {},
+                        [n, nd, d0, d1](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          Shape es = Dims::filled(nd, 1);
+                          es[d0] = n;
+                          es[d1] = n;
+                          const Tensor id = eye(n, TensorOptions(g[0].dtype(), g[0].device())).view(es);
+                          return std::vector<Tensor>{g[0].unsqueeze(d1) * id};
+                        });
+  }
+  return out;
 }
 
 struct Term {
@@ -193,20 +225,16 @@ Tensor einsum(std::string_view equation, const std::vector<Tensor>& operands) {
     for (int j = 0; j < e; ++j) term.labels.push_back(kLetters + ellipsis_dims - e + j);
     term.labels.insert(term.labels.end(), subs[i].after.begin(), subs[i].after.end());
     // A label repeated within an operand selects its diagonal: one dim whose stride is the sum.
-    Shape shape = term.t.shape();
-    Strides strides = term.t.strides();
     for (int d = static_cast<int>(term.labels.size()) - 1; d >= 0; --d) {
-      auto first = std::find(term.labels.begin(), term.labels.end(), term.labels[d]) - term.labels.begin();
+      const int first =
+          static_cast<int>(std::find(term.labels.begin(), term.labels.end(), term.labels[d]) - term.labels.begin());
       if (first == d) continue;
-      MOELAB_CHECK(shape[d] == shape[static_cast<int>(first)], "einsum: subscript '", label_name(term.labels[d]),
-                   "' is repeated in operand ", i, " over dims of sizes ", shape[static_cast<int>(first)], " and ",
-                   shape[d], " (shape ", operands[i].shape(), ")");
-      strides[static_cast<int>(first)] += strides[d];
-      shape.erase(d);
-      strides.erase(d);
+      MOELAB_CHECK(term.t.size(d) == term.t.size(first), "einsum: subscript '", label_name(term.labels[d]),
+                   "' is repeated in operand ", i, " over dims of sizes ", term.t.size(first), " and ",
+                   term.t.size(d), " (shape ", operands[i].shape(), ")");
+      term.t = take_diagonal(term.t, first, d);
       term.labels.erase(term.labels.begin() + d);
     }
-    if (shape.size() != term.t.dim()) term.t = term.t.as_strided(shape, strides, term.t.offset());
     for (size_t d = 0; d < subs[i].before.size(); ++d) ++count[subs[i].before[d]];
     for (size_t d = 0; d < subs[i].after.size(); ++d) ++count[subs[i].after[d]];
     terms.push_back(std::move(term));
