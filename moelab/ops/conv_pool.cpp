@@ -131,7 +131,9 @@ Tensor max_pool2d_gather(const Tensor& src, const Tensor& indices) {
     autograd::NoGradGuard no_grad;
     Shape s = src.shape(), is = indices.shape();
     int64_t n = s.size() == 4 ? s[0] * s[1] : s[0];
-    out = gather(src.reshape({n, -1}), 1, indices.reshape({n, -1})).view(is);
+    out = gather(src.reshape({n, s[s.size() - 2] * s[s.size() - 1]}), 1,
+                 indices.reshape({n, is[is.size() - 2] * is[is.size() - 1]}))
+              .view(is);
   }
   if (autograd::needs_grad({&src}))
     autograd::record_op("max_pool2d_gather", {&src}, {&out}, {autograd::SavedVariable(indices, false)},

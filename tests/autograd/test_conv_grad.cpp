@@ -332,6 +332,25 @@ TEST_CASE("autograd conv: pooling gradients match PyTorch autograd") {
   }
 }
 
+TEST_CASE("autograd conv: size-0 batch") {
+  Tensor x = leaf({0, 2, 4, 4}, 700), w = leaf({3, 2, 3, 3}, 701), b = leaf({3}, 702);
+  auto y = conv2d(x, w, b, 1, 1);
+  std::vector<Tensor> g1 = autograd::grad({y.sum()}, {x, w, b}, {}, true, true);
+  CHECK(g1[0].shape() == x.shape());
+  check_close(g1[1], zeros({3, 2, 3, 3}, kF64));
+  check_close(g1[2], zeros({3}, kF64));
+  for (auto pool : {+[](const Tensor& t) { return max_pool2d(t, 2); }, +[](const Tensor& t) { return avg_pool2d(t, 2); },
+                    +[](const Tensor& t) { return adaptive_avg_pool2d(t, 3); }}) {
+    Tensor z = pool(x);
+    Tensor gz = leaf(z.shape(), 703);
+    std::vector<Tensor> gp = autograd::grad({z}, {x}, {gz}, true, true);
+    CHECK(gp[0].shape() == x.shape());
+    // Second order: through the gradient op back to gz.
+    std::vector<Tensor> gg = autograd::grad({gp[0].sum()}, {gz}, {}, true, false, true);
+    CHECK(gg[0].shape() == gz.shape());
+  }
+}
+
 TEST_CASE("autograd conv: errors") {
   // The saved input of conv2d modified in place before backward: the error names conv2d.
   Tensor x = leaf({1, 2, 4, 4}, 600), w = leaf({2, 2, 3, 3}, 601);
