@@ -4,6 +4,9 @@
 //   Tensor y = conv2d(x, w, b, /*stride=*/1, /*padding=*/1);
 //   Tensor z = max_pool2d(y, 2);                         // stride defaults to kernel_size
 //   auto [v, idx] = max_pool2d_with_indices(y, {3, 2}, {2, 1}, 1);
+//
+// All ops are differentiable (autograd): conv2d and conv_transpose2d in input, weight and bias,
+// the pools in their input; the max-pool indices never require grad.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -43,7 +46,8 @@ Tensor avg_pool2d(const Tensor& input, Int2 kernel_size, std::optional<Int2> str
                   std::optional<int64_t> divisor_override = std::nullopt);
 Tensor adaptive_avg_pool2d(const Tensor& input, Int2 output_size);
 
-// ---- gradients (the building blocks of the backward nodes the autograd layer will add) ----
+// ---- gradients: what the ops above record as their backward. Each is differentiable itself
+// (linear in grad_out, conv2d's also in weight/input), so gradients of gradients work. ----
 // d(conv2d)/d(input) for an input of shape input_shape ([N,C,H,W] or [C,H,W]).
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape, Int2 stride = 1,
                              Int2 padding = 0, Int2 dilation = 1, int64_t groups = 1);

@@ -1,8 +1,13 @@
 // max_pool2d, avg_pool2d, adaptive_avg_pool2d and their gradients: argument checks and output
 // shapes (PyTorch's pooling_output_shape and pool2d_shape_check), then ConvKernels.
+// Autograd: each pooling op is linear in its input (max pooling given its indices), and each
+// gradient op is linear in grad_out, with the forward op (or, for max pooling, a gather at the
+// indices) as its adjoint; all are recorded, so gradients of gradients work.
+#include "moelab/autograd/function.h"
 #include "moelab/backends/conv_kernels.h"
 #include "moelab/ops/conv.h"
 #include "moelab/ops/conv_common.h"
+#include "moelab/ops/indexing.h"
 
 namespace moelab {
 using detail::backend_of;
@@ -67,11 +72,22 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Int2 ker
   const char* op = "max_pool2d";
   detail::check_defined(input, op);
   PoolSetup s = setup_pool(input, input.shape(), kernel_size, stride, padding, dilation, ceil_mode, op);
-  Tensor x = detail::batched_nchw(input, op);
-  Tensor values = make_empty(s.out_shape, x.dtype(), x.device());
-  Tensor indices = make_empty(s.out_shape, kI64, x.device());
-  if (values.numel() > 0) backend_of(x).conv().max_pool2d(values, indices, x, s.p);
-  return {detail::unbatch_like(values, input.dim()), detail::unbatch_like(indices, input.dim())};
+  Tensor values, indices;
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor x = detail::batched_nchw(input, op);
+    values = make_empty(s.out_shape, x.dtype(), x.device());
+    indices = make_empty(s.out_shape, kI64, x.device());
+    if (values.numel() > 0) backend_of(x).conv().max_pool2d(values, indices, x, s.p);
+    values = detail::unbatch_like(values, input.dim());
+    indices = detail::unbatch_like(indices, input.dim());
+  }
+  if (autograd::needs_grad({&input}))
+    autograd::record_op("max_pool2d", {&input}, {&values, &indices}, {autograd::SavedVariable(indices, false)},
+                        [xs = input.shape()](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{max_pool2d_backward(g[0], xs, c.saved(0))};
+                        });
+  return {values, indices};
 }
 
 Tensor max_pool2d(const Tensor& input, Int2 kernel_size, std::optional<Int2> stride, Int2 padding, Int2 dilation,
@@ -79,7 +95,9 @@ Tensor max_pool2d(const Tensor& input, Int2 kernel_size, std::optional<Int2> str
   return std::get<0>(max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode));
 }
 
-Tensor max_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, const Tensor& indices) {
+namespace {
+
+Tensor max_pool2d_backward_fwd(const Tensor& grad_out, const Shape& input_shape, const Tensor& indices) {
   const char* op = "max_pool2d_backward";
   detail::check_conv_dtype(grad_out, op, "grad_out");
   detail::check_defined(indices, op, "indices");
@@ -104,6 +122,43 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, con
   return detail::unbatch_like(gx, grad_out.dim());
 }
 
+// The adjoint of max_pool2d_backward: src (shaped like the pooled input) read at the indices,
+// which is also max pooling's output given its indices. Recorded, with max_pool2d_backward as its
+// backward.
+Tensor max_pool2d_gather(const Tensor& src, const Tensor& indices) {
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    Shape s = src.shape(), is = indices.shape();
+    int64_t n = s.size() == 4 ? s[0] * s[1] : s[0];
+    out = gather(src.reshape({n, s[s.size() - 2] * s[s.size() - 1]}), 1,
+                 indices.reshape({n, is[is.size() - 2] * is[is.size() - 1]}))
+              .view(is);
+  }
+  if (autograd::needs_grad({&src}))
+    autograd::record_op("max_pool2d_gather", {&src}, {&out}, {autograd::SavedVariable(indices, false)},
+                        [xs = src.shape()](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{max_pool2d_backward(g[0], xs, c.saved(0))};
+                        });
+  return out;
+}
+
+}  // namespace
+
+Tensor max_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, const Tensor& indices) {
+  Tensor gx;
+  {
+    autograd::NoGradGuard no_grad;
+    gx = max_pool2d_backward_fwd(grad_out, input_shape, indices);
+  }
+  if (autograd::needs_grad({&grad_out}))
+    autograd::record_op("max_pool2d_backward", {&grad_out}, {&gx}, {autograd::SavedVariable(indices, false)},
+                        [](autograd::FunctionNode::Context& c, const std::vector<Tensor>& gg) {
+                          return std::vector<Tensor>{max_pool2d_gather(gg[0], c.saved(0))};
+                        });
+  return gx;
+}
+
 namespace {
 PoolSetup setup_avg(const Tensor& t, const Shape& input_shape, Int2 kernel_size, std::optional<Int2> stride,
                     Int2 padding, bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override,
@@ -122,10 +177,23 @@ Tensor avg_pool2d(const Tensor& input, Int2 kernel_size, std::optional<Int2> str
   detail::check_defined(input, op);
   PoolSetup s = setup_avg(input, input.shape(), kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override, op);
-  Tensor x = detail::batched_nchw(input, op);
-  Tensor out = make_empty(s.out_shape, x.dtype(), x.device());
-  if (out.numel() > 0) backend_of(x).conv().avg_pool2d(out, x, s.p);
-  return detail::unbatch_like(out, input.dim());
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor x = detail::batched_nchw(input, op);
+    out = make_empty(s.out_shape, x.dtype(), x.device());
+    if (out.numel() > 0) backend_of(x).conv().avg_pool2d(out, x, s.p);
+    out = detail::unbatch_like(out, input.dim());
+  }
+  if (autograd::needs_grad({&input}))
+    autograd::record_op("avg_pool2d", {&input}, {&out}, {},
+                        [xs = input.shape(), kernel_size, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{avg_pool2d_backward(g[0], xs, kernel_size, stride, padding,
+                                                                         ceil_mode, count_include_pad,
+                                                                         divisor_override)};
+                        });
+  return out;
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, Int2 kernel_size,
@@ -136,10 +204,22 @@ Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape, Int
   PoolSetup s = setup_avg(grad_out, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override, op);
   check_grad_out(grad_out, s.out_shape, input_shape, op);
-  Tensor gy = detail::batched_nchw(grad_out, op, "grad_out");
-  Tensor gx = make_empty(batched_shape(input_shape), gy.dtype(), gy.device());
-  if (gx.numel() > 0) backend_of(gy).conv().avg_pool2d_backward(gx, gy, s.p);
-  return detail::unbatch_like(gx, grad_out.dim());
+  Tensor gx;
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor gy = detail::batched_nchw(grad_out, op, "grad_out");
+    gx = make_empty(batched_shape(input_shape), gy.dtype(), gy.device());
+    if (gx.numel() > 0) backend_of(gy).conv().avg_pool2d_backward(gx, gy, s.p);
+    gx = detail::unbatch_like(gx, grad_out.dim());
+  }
+  if (autograd::needs_grad({&grad_out}))
+    autograd::record_op("avg_pool2d_backward", {&grad_out}, {&gx}, {},
+                        [kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override](
+                            autograd::FunctionNode::Context&, const std::vector<Tensor>& gg) {
+                          return std::vector<Tensor>{avg_pool2d(gg[0], kernel_size, stride, padding, ceil_mode,
+                                                                count_include_pad, divisor_override)};
+                        });
+  return gx;
 }
 
 namespace {
@@ -158,10 +238,20 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Int2 output_size) {
   const char* op = "adaptive_avg_pool2d";
   detail::check_conv_dtype(input, op, "input");
   Shape out_shape = adaptive_out_shape(input.shape(), output_size, op);
-  Tensor x = detail::batched_nchw(input, op);
-  Tensor out = make_empty(out_shape, x.dtype(), x.device());
-  if (out.numel() > 0) backend_of(x).conv().adaptive_avg_pool2d(out, x);
-  return detail::unbatch_like(out, input.dim());
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor x = detail::batched_nchw(input, op);
+    out = make_empty(out_shape, x.dtype(), x.device());
+    if (out.numel() > 0) backend_of(x).conv().adaptive_avg_pool2d(out, x);
+    out = detail::unbatch_like(out, input.dim());
+  }
+  if (autograd::needs_grad({&input}))
+    autograd::record_op("adaptive_avg_pool2d", {&input}, {&out}, {},
+                        [xs = input.shape()](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{adaptive_avg_pool2d_backward(g[0], xs)};
+                        });
+  return out;
 }
 
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& input_shape) {
@@ -171,12 +261,22 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad_out, const Shape& input_s
                grad_out.shape());
   Shape out_shape = adaptive_out_shape(input_shape, {grad_out.size(-2), grad_out.size(-1)}, op);
   check_grad_out(grad_out, out_shape, input_shape, op);
-  Tensor gy = detail::batched_nchw(grad_out, op, "grad_out");
-  Tensor gx = make_empty(batched_shape(input_shape), gy.dtype(), gy.device());
-  if (gx.numel() == 0) return detail::unbatch_like(gx, grad_out.dim());
-  if (gy.numel() == 0) return detail::unbatch_like(gx.zero_(), grad_out.dim());
-  backend_of(gy).conv().adaptive_avg_pool2d_backward(gx, gy);
-  return detail::unbatch_like(gx, grad_out.dim());
+  Tensor gx;
+  {
+    autograd::NoGradGuard no_grad;
+    Tensor gy = detail::batched_nchw(grad_out, op, "grad_out");
+    gx = make_empty(batched_shape(input_shape), gy.dtype(), gy.device());
+    if (gx.numel() > 0 && gy.numel() == 0) gx.zero_();
+    else if (gx.numel() > 0) backend_of(gy).conv().adaptive_avg_pool2d_backward(gx, gy);
+    gx = detail::unbatch_like(gx, grad_out.dim());
+  }
+  if (autograd::needs_grad({&grad_out}))
+    autograd::record_op("adaptive_avg_pool2d_backward", {&grad_out}, {&gx}, {},
+                        [out_hw = Int2(grad_out.size(-2), grad_out.size(-1))](autograd::FunctionNode::Context&,
+                                                                               const std::vector<Tensor>& gg) {
+                          return std::vector<Tensor>{adaptive_avg_pool2d(gg[0], out_hw)};
+                        });
+  return gx;
 }
 
 }  // namespace moelab
