@@ -30,6 +30,11 @@
 
 namespace moelab::autograd {
 
+class FunctionCtx;
+using CustomForwardFn = std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>& inputs)>;
+using CustomBackwardFn = std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>& grad_outputs)>;
+
+// What forward and backward share: saved tensors and values. One per apply_function call.
 class FunctionCtx {
  public:
   // Forward only: tensors (inputs, outputs or others) that backward will need.
@@ -54,9 +59,8 @@ class FunctionCtx {
   const std::string& name() const { return name_; }
 
  private:
-  friend std::vector<Tensor> apply_function(const std::string&, const std::vector<Tensor>&,
-                                            const std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>&)>&,
-                                            std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>&)>);
+  friend std::vector<Tensor> apply_function(const std::string&, const std::vector<Tensor>&, const CustomForwardFn&,
+                                            CustomBackwardFn);
   std::string name_;
   bool in_forward_ = false;
   std::vector<Tensor> to_save_;                  // between save_for_backward and recording
@@ -64,9 +68,6 @@ class FunctionCtx {
   FunctionNode::Context* node_ctx_ = nullptr;    // set while backward runs
   std::map<std::string, std::any> data_;
 };
-
-using CustomForwardFn = std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>& inputs)>;
-using CustomBackwardFn = std::function<std::vector<Tensor>(FunctionCtx&, const std::vector<Tensor>& grad_outputs)>;
 
 // Runs forward_fn(ctx, inputs) under NoGradGuard and, when grad mode is on and an input requires
 // grad, records the outputs with backward_fn as their backward. Returns the outputs. An output

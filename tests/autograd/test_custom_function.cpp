@@ -14,7 +14,8 @@ Tensor leaf(const Tensor& t) {
 // Straight-through estimator: round in the forward, identity in the backward.
 Tensor round_ste(const Tensor& x) {
   return autograd::apply_function(
-      "round_ste", {x}, [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{round(in[0])}; },
+      "round_ste", {x},
+      [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{round(in[0])}; },
       [](autograd::FunctionCtx&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; })[0];
 }
 
@@ -113,15 +114,18 @@ TEST_CASE("autograd custom function: a saved tensor modified in place is the ver
 TEST_CASE("autograd custom function: misuse is a clear error") {
   Tensor a = leaf(tensor({1.0, 2.0}));
   auto wrong_count = autograd::apply_function(
-      "wrong_count", {a}, [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * 2.0}; },
+      "wrong_count", {a},
+      [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * 2.0}; },
       [](autograd::FunctionCtx&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0], g[0]}; });
-  CHECK_MOELAB_ERROR(wrong_count[0].sum().backward(), "wrong_count: the backward function returned 2 gradients for 1 inputs");
+  CHECK_MOELAB_ERROR(wrong_count[0].sum().backward(),
+                     "wrong_count: the backward function returned 2 gradients for 1 inputs");
   autograd::FunctionCtx ctx;
   CHECK_MOELAB_ERROR(ctx.saved_tensors(), "may only be called in the backward function");
   CHECK_MOELAB_ERROR(ctx.save_for_backward({a}), "may only be called in the forward function");
   // Returning an input unchanged does not hijack the input's own history.
   auto same = autograd::apply_function(
-      "identity", {a}, [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0]}; },
+      "identity", {a},
+      [](autograd::FunctionCtx&, const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0]}; },
       [](autograd::FunctionCtx&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0] * 5.0}; });
   CHECK(a.is_leaf());
   CHECK(same[0].grad_fn()->name() == "identity");
