@@ -85,7 +85,8 @@ std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool la
   if (x.dim()) s[d] = k;
   Tensor values = make_empty(s, in.dtype(), x.device());
   Tensor indices = make_empty(s, kI64, x.device());
-  backend_of(x).sort_scan().topk(values, indices, in, k, d, largest);
+  // A 0-d input gives its element for k = 0 too (as PyTorch does): the kernel must write it.
+  backend_of(x).sort_scan().topk(values, indices, in, x.dim() ? k : 1, d, largest);
   record_selection("topk", in, values, indices, d);
   return {values.to(x.dtype()), indices};
 }

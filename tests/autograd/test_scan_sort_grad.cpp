@@ -134,7 +134,10 @@ TEST_CASE("autograd scan/sort: dtype conversions, 0-d, size-1 and empty inputs")
   check_close(s.grad(), scalar_tensor(4.0, kF64));
   // topk(k=0) of a 0-d tensor still returns the element (as PyTorch does), so it gets the gradient.
   Tensor s0 = leaf(scalar_tensor(2.5, kF64));
-  std::get<0>(topk(s0, 0, 0)).sum().backward();
+  auto [v0, i0] = topk(s0, 0, 0);
+  CHECK(v0.item<double>() == 2.5);
+  CHECK(i0.item<int64_t>() == 0);
+  v0.sum().backward();
   check_close(s0.grad(), scalar_tensor(1.0, kF64));
   // Size-1 dims and empty tensors.
   Tensor one = leaf(randn({3, 1}, kF64));
