@@ -1,10 +1,12 @@
 // Random ops: argument checks, counter reservation on the Generator, then the backend's Philox
-// kernels (RandomKernels). Random ops have no gradient with respect to their parameters here.
+// kernels (RandomKernels). Random ops have no gradient with respect to their parameters here:
+// nothing they return requires grad, and an in-place fill ends the history of the tensor it fills.
 #include "moelab/ops/random.h"
 
 #include <cmath>
 #include <limits>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/random_kernels.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/op_helpers.h"
@@ -25,14 +27,21 @@ Tensor& fill_floating(Tensor& t, const char* op, F&& fill) {
   detail::check_defined(t, op, "self");
   MOELAB_CHECK(is_floating(t.dtype()), op, ": expected a floating tensor, got ", t.dtype(), " (shape ",
                t.shape(), ")");
-  if (is_half(t.dtype())) {
-    Tensor tmp = make_empty(t.shape(), kF32, t.device());
-    fill(tmp);
-    t.copy_(tmp);
-  } else {
-    fill(t);
-    t.storage()->bump_version();
+  const bool recording = autograd::needs_grad({&t});
+  autograd::check_inplace(t, op, recording);
+  {
+    autograd::NoGradGuard no_grad;
+    if (is_half(t.dtype())) {
+      Tensor tmp = make_empty(t.shape(), kF32, t.device());
+      fill(tmp);
+      t.copy_(tmp);
+    } else {
+      fill(t);
+      t.storage()->bump_version();
+    }
   }
+  // Random values are constants: the old history ends here, as with fill_.
+  if (recording) autograd::record_op(op, {}, {&t}, {}, [](auto&, const auto&) { return std::vector<Tensor>{}; });
   return t;
 }
 
@@ -107,6 +116,7 @@ Tensor randperm(int64_t n, TensorOptions opts, Generator* gen) {
 
 Tensor bernoulli(const Tensor& p, Generator* gen) {
   detail::check_defined(p, "bernoulli");
+  autograd::NoGradGuard no_grad;  // samples carry no gradient to p
   MOELAB_CHECK(is_floating(p.dtype()), "bernoulli: expected floating probabilities, got ", p.dtype());
   if (p.numel() > 0) {
     const double lo = amin(p).to(kF64).item<double>(), hi = amax(p).to(kF64).item<double>();
@@ -119,6 +129,7 @@ Tensor bernoulli(const Tensor& p, Generator* gen) {
 
 Tensor bernoulli(const Tensor& x, double p, Generator* gen) {
   detail::check_defined(x, "bernoulli");
+  autograd::NoGradGuard no_grad;
   MOELAB_CHECK(p >= 0 && p <= 1, "bernoulli: expects p in [0, 1], got ", p);
   const DType u_dtype = x.dtype() == kF64 ? kF64 : kF32;
   return lt(rand(x.shape(), {u_dtype, x.device()}, gen), scalar_tensor(p, u_dtype)).to(x.dtype());
@@ -126,6 +137,7 @@ Tensor bernoulli(const Tensor& x, double p, Generator* gen) {
 
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator* gen) {
   detail::check_defined(probs, "multinomial");
+  autograd::NoGradGuard no_grad;  // indices: no gradient
   MOELAB_CHECK(probs.dim() == 1 || probs.dim() == 2, "multinomial: probs must be 1-d or 2-d, got shape ",
                probs.shape());
   MOELAB_CHECK(is_floating(probs.dtype()), "multinomial: expected floating probabilities, got ", probs.dtype());

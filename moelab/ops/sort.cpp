@@ -1,12 +1,14 @@
 // topk, sort, argsort, unique, bincount, histc. Argument checks live here; the kernels
 // (SortScanKernels) assume valid input. None of these is differentiable except through the
-// values of sort/topk, whose backward (autograd issue) is a scatter of dy to the indices.
+// values of sort/topk, whose backward scatters dy back to the selected indices.
 #include "moelab/ops/sort.h"
 
 #include <cmath>
 
+#include "moelab/autograd/function.h"
 #include "moelab/backends/sort_scan_kernels.h"
 #include "moelab/ops/factory.h"
+#include "moelab/ops/indexing.h"
 #include "moelab/ops/op_helpers.h"
 #include "moelab/ops/reduce.h"
 
@@ -19,6 +21,56 @@ bool is_half(DType t) { return t == kBF16 || t == kF16; }
 
 // 16-bit floats are storage-only on CPU; sorting them as f32 is exact both ways.
 Tensor compute_input(const Tensor& x) { return is_half(x.dtype()) ? x.to(kF32) : x; }
+
+// Gradient routing for values picked along d by an index (sort, topk): scatter_to puts g at the
+// index positions of a zero tensor of `shape`, gather_from reads them back. Each is recorded with
+// the other as its backward, so sort/topk have derivatives of any order at O(numel) cost.
+Tensor scatter_to(const Tensor& g, const Tensor& idx, int d, const Shape& shape);
+
+Tensor gather_from(const Tensor& h, const Tensor& idx, int d) {
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = gather(h.detach(), d, idx);
+  }
+  if (autograd::needs_grad({&h})) {
+    Shape s = h.shape();
+    autograd::record_op("gather_selected", {&h}, {&out}, {autograd::SavedVariable(idx, false)},
+                        [d, s](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                          return std::vector<Tensor>{scatter_to(g[0], c.saved(0), d, s)};
+                        });
+  }
+  return out;
+}
+
+Tensor scatter_to(const Tensor& g, const Tensor& idx, int d, const Shape& shape) {
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = scatter_add(zeros(shape, TensorOptions(g.dtype(), g.device())), d, idx, g.detach());
+  }
+  if (autograd::needs_grad({&g}))
+    autograd::record_op("scatter_selected", {&g}, {&out}, {autograd::SavedVariable(idx, false)},
+                        [d](autograd::FunctionNode::Context& c, const std::vector<Tensor>& gg) {
+                          return std::vector<Tensor>{gather_from(gg[0], c.saved(0), d)};
+                        });
+  return out;
+}
+
+// Records values = in picked at `indices` along d (sort, topk).
+void record_selection(const char* op, const Tensor& in, Tensor& values, const Tensor& indices, int d) {
+  if (!autograd::needs_grad({&in})) return;
+  Shape xs = in.shape();
+  autograd::record_op(op, {&in}, {&values}, {autograd::SavedVariable(indices, false)},
+                      [xs, d](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+                        Tensor idx = c.saved(0);
+                        if (xs.size() == 0) {  // a 0-d input: one element
+                          Tensor r = scatter_to(g[0].reshape({-1}), idx.reshape({-1}), 0, Shape{1});
+                          return std::vector<Tensor>{r.reshape(xs)};
+                        }
+                        return std::vector<Tensor>{scatter_to(g[0], idx, d, xs)};
+                      });
+}
 
 }  // namespace
 
@@ -33,7 +85,9 @@ std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool la
   if (x.dim()) s[d] = k;
   Tensor values = make_empty(s, in.dtype(), x.device());
   Tensor indices = make_empty(s, kI64, x.device());
-  backend_of(x).sort_scan().topk(values, indices, in, k, d, largest);
+  // A 0-d input gives its element for k = 0 too (as PyTorch does): the kernel must write it.
+  backend_of(x).sort_scan().topk(values, indices, in, x.dim() ? k : 1, d, largest);
+  record_selection("topk", in, values, indices, d);
   return {values.to(x.dtype()), indices};
 }
 
@@ -44,6 +98,7 @@ std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending, b
   Tensor values = make_empty(x.shape(), in.dtype(), x.device());
   Tensor indices = make_empty(x.shape(), kI64, x.device());
   backend_of(x).sort_scan().sort(values, indices, in, d, descending);
+  record_selection("sort", in, values, indices, d);
   return {values.to(x.dtype()), indices};
 }
 
@@ -54,6 +109,7 @@ Tensor argsort(const Tensor& x, int64_t dim, bool descending, bool stable) {
 std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& x, bool /*sorted*/, bool return_inverse,
                                           bool return_counts) {
   detail::check_defined(x, "unique");
+  autograd::NoGradGuard no_grad;  // not differentiable: nothing to record for the inner sort
   Tensor flat = compute_input(x).reshape({-1});
   auto [sorted_values, perm] = sort(flat, 0);
   const int64_t n = flat.numel();
