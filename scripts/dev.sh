@@ -56,7 +56,12 @@ case "${1:-}" in
   bench)
     install_missing
     build build -DCMAKE_BUILD_TYPE=Release
-    for b in build/bench/bench_*; do [ -x "$b" ] && OMP_NUM_THREADS=1 "$b"; done
+    # Repetitions interleaved at random, medians reported: ours and the reference see the same
+    # machine conditions, which matters on shared or virtual machines.
+    for b in build/bench/bench_*; do
+      [ -x "$b" ] && OMP_NUM_THREADS=1 "$b" --benchmark_repetitions="${BENCH_REPS:-10}" \
+        --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+    done
     ;;
   *)
     sed -n '2,7p' "$0"

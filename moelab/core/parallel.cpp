@@ -123,10 +123,7 @@ std::vector<void (*)(int)>& listeners() {
 
 }  // namespace
 
-void add_num_threads_listener(void (*listener)(int)) {
-  listeners().push_back(listener);
-  listener(get_num_threads());
-}
+void add_num_threads_listener(void (*listener)(int)) { listeners().push_back(listener); }
 
 void set_num_threads(int n) {
   MOELAB_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
