@@ -11,6 +11,7 @@
 #include "moelab/ops/conv.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
+#include "moelab/ops/functional.h"
 #include "moelab/ops/indexing.h"
 #include "moelab/ops/linalg.h"
 #include "moelab/ops/linalg_decomp.h"

@@ -1,0 +1,22 @@
+// Functional forms of common layers and losses (PyTorch's torch.nn.functional). Each is written
+// from differentiable ops, so gradients of any order come from autograd. The nn library builds its
+// modules on these.
+#pragma once
+#include <string_view>
+
+#include "moelab/core/tensor.h"
+
+namespace moelab {
+
+// Normalises over the trailing dims given by normalized_shape, then scales and shifts (weight and
+// bias optional, of that shape). Variance is the biased one, as in PyTorch.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
+                  double eps = 1e-5);
+
+// reduction: "mean", "sum" or "none".
+Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction = "mean");
+
+// Cross-entropy of logits [N, C] (or [C]) against class indices [N] (or []), i64 or i32.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::string_view reduction = "mean");
+
+}  // namespace moelab
