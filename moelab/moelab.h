@@ -21,3 +21,6 @@
 #include "moelab/ops/shape_ops.h"
 #include "moelab/ops/softmax.h"
 #include "moelab/ops/sort.h"
+#include "moelab/nn/init.h"
+#include "moelab/nn/linear.h"
+#include "moelab/nn/module.h"
