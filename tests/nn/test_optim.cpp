@@ -218,6 +218,13 @@ TEST_CASE("optim: zero_grad sets grads to none or zeroes them in place") {
     (a * a).sum().backward();
     check_close(a.grad(), tensor<double>({2.0, 4.0}));
   }
+  SUBCASE("a grad with history (create_graph) is detached and zeroed") {
+    (a * a).sum().backward(Tensor(), /*retain_graph=*/false, /*create_graph=*/true);
+    REQUIRE(a.grad().requires_grad());
+    opt.zero_grad(false);
+    CHECK_FALSE(a.grad().requires_grad());
+    check_close(a.grad(), tensor<double>({0.0, 0.0}));
+  }
 }
 
 TEST_CASE("optim: a training loop with backward decreases the loss") {

@@ -83,10 +83,12 @@ void Optimizer::zero_grad(bool set_to_none) {
     for (auto& p : g.params) {
       Tensor& grad = p.mutable_grad();
       if (!grad.defined()) continue;
-      if (set_to_none)
+      if (set_to_none) {
         grad = Tensor();
-      else
+      } else {
+        if (grad.requires_grad()) grad = grad.detach();  // a grad made under create_graph drops its history
         grad.zero_();
+      }
     }
   }
 }
