@@ -12,8 +12,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("functional");
-  return g;
+  return Golden::get("functional");
 }
 Tensor leaf(const Tensor& t) {
   Tensor l = moelab::testing::non_contiguous_copy(t.clone()).detach();

@@ -9,8 +9,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("elementwise_grad");
-  return g;
+  return Golden::get("elementwise_grad");
 }
 Tensor leaf(const Tensor& t) {
   Tensor l = t.clone();

@@ -7,8 +7,7 @@ using namespace moelab::testing;
 
 namespace {
 const Golden& golden() {
-  static Golden g("index_grad");
-  return g;
+  return Golden::get("index_grad");
 }
 Tensor idx(std::initializer_list<int64_t> v, const Shape& s) { return from_vector(std::vector<int64_t>(v), s); }
 // A non-leaf copy of x, so that in-place ops may write into it under autograd.

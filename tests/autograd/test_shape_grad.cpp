@@ -7,8 +7,7 @@ using namespace moelab::testing;
 
 namespace {
 const Golden& golden() {
-  static Golden g("index_grad");
-  return g;
+  return Golden::get("index_grad");
 }
 }  // namespace
 

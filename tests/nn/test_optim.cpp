@@ -11,8 +11,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("optim");
-  return g;
+  return Golden::get("optim");
 }
 
 using Factory = std::function<std::unique_ptr<optim::Optimizer>(const std::vector<Tensor>&)>;

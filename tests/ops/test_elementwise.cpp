@@ -13,8 +13,7 @@ using moelab::testing::Golden;
 namespace {
 
 const Golden& golden() {
-  static Golden g("elementwise");
-  return g;
+  return Golden::get("elementwise");
 }
 
 // Tolerances per dtype: f32 ops agree with PyTorch to a few ulps; f64 to ~1e-12.

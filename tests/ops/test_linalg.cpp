@@ -18,8 +18,7 @@ using moelab::testing::Golden;
 namespace {
 
 const Golden& golden() {
-  static Golden g("linalg");
-  return g;
+  return Golden::get("linalg");
 }
 
 double rtol_of(const std::string& tag) { return tag == "f32" ? 1e-5 : 1e-12; }

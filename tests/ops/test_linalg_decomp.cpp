@@ -14,8 +14,7 @@ using moelab::testing::Golden;
 namespace {
 
 const Golden& golden() {
-  static Golden g("linalg");
-  return g;
+  return Golden::get("linalg");
 }
 
 const Tensor& G(const std::string& name) { return golden()[name]; }

@@ -14,8 +14,7 @@ using moelab::testing::Golden;
 namespace {
 
 const Golden& golden() {
-  static Golden g("linalg");
-  return g;
+  return Golden::get("linalg");
 }
 
 // Must list the equations of gen_linalg.py's EINSUM, with their operand counts.

@@ -11,8 +11,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("elementwise");
-  return g;
+  return Golden::get("elementwise");
 }
 double rtol_of(const std::string& tag) { return tag == "f32" ? 1e-5 : 1e-12; }
 double atol_of(const std::string& tag) { return tag == "f32" ? 1e-5 : 1e-12; }

@@ -10,8 +10,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("sort_scan");
-  return g;
+  return Golden::get("sort_scan");
 }
 }  // namespace
 

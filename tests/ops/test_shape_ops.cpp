@@ -13,8 +13,7 @@ using moelab::testing::non_contiguous_copy;
 namespace {
 
 const Golden& golden() {
-  static Golden g("index");
-  return g;
+  return Golden::get("index");
 }
 const Tensor& G(const std::string& name) { return golden()[name]; }
 

@@ -12,8 +12,7 @@ using moelab::testing::Golden;
 
 namespace {
 const Golden& golden() {
-  static Golden g("sort_scan");
-  return g;
+  return Golden::get("sort_scan");
 }
 void check_pair(const std::tuple<Tensor, Tensor>& got, const std::string& name, const std::string& tag) {
   check_equal(std::get<0>(got), golden()[name + ".values." + tag]);  // selection copies values exactly

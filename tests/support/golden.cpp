@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 namespace moelab::testing {
@@ -52,6 +53,13 @@ Golden::Golden(const std::string& name) : path_(std::string(MOELAB_GOLDEN_DIR) +
                  v.size(), " values for shape ", shape);
     tensors_[tname] = from_vector(v, shape).to(parse_dtype(dt, path_));
   }
+}
+
+const Golden& Golden::get(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Golden>> cache;
+  auto& slot = cache[name];
+  if (!slot) slot = std::make_unique<Golden>(name);
+  return *slot;
 }
 
 const Tensor& Golden::operator[](const std::string& tensor_name) const {

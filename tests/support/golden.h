@@ -11,6 +11,8 @@ class Golden {
  public:
   // name: the file under tests/golden without ".txt", e.g. "elementwise".
   explicit Golden(const std::string& name);
+  // The file loaded once per test binary, however many test files read it.
+  static const Golden& get(const std::string& name);
   // Throws when the file has no tensor of that name.
   const Tensor& operator[](const std::string& tensor_name) const;
   bool has(const std::string& tensor_name) const { return tensors_.count(tensor_name) > 0; }
