@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(cmake ninja-build g++ pkg-config libopenblas-dev liblapacke-dev libdnnl-dev doctest-dev libbenchmark-dev zlib1g-dev)
+PACKAGES=(cmake ninja-build g++ pkg-config python3 libopenblas-dev liblapacke-dev libdnnl-dev doctest-dev libbenchmark-dev
+          zlib1g-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
 JOBS=${JOBS:-$(nproc)}
 
 install_missing() {

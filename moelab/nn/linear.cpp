@@ -17,7 +17,7 @@ int64_t checked(int64_t n, const char* what) {
 }  // namespace
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, DType dtype)
-    : Module("Linear"),
+    : UnaryModule("Linear"),
       in_(checked(in_features, "in_features")),
       out_(checked(out_features, "out_features")),
       weight_(register_parameter("weight", empty({out_features, in_features}, dtype))),
@@ -33,7 +33,7 @@ void Linear::reset_parameters() {
   }
 }
 
-Tensor Linear::forward(const Tensor& x) const {
+Tensor Linear::forward(const Tensor& x) {
   MOELAB_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear: input of shape ",
                x.defined() ? x.shape() : Shape{}, " does not end in in_features = ", in_);
   Tensor y = matmul(x, weight_.t());

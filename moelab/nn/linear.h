@@ -5,11 +5,10 @@
 
 namespace moelab::nn {
 
-class Linear : public Module {
+class Linear : public UnaryModule {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = kF32);
-  Tensor forward(const Tensor& x) const;
-  Tensor operator()(const Tensor& x) const { return forward(x); }
+  Tensor forward(const Tensor& x) override;
   void reset_parameters();
 
   const Tensor& weight() const { return weight_; }

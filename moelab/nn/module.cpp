@@ -175,4 +175,38 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   }
 }
 
+Tensor& Module::tensor_slot(const std::string& dotted_name) {
+  Module* m = this;
+  std::string rest = dotted_name;
+  for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1)) {
+    std::string head = rest.substr(0, dot);
+    auto it = std::find_if(m->children_.begin(), m->children_.end(), [&](const auto& kv) { return kv.first == head; });
+    MOELAB_CHECK(it != m->children_.end(), type_name_, ": no parameter or buffer named \"", dotted_name,
+                 "\" (no submodule \"", head, "\")");
+    m = it->second.get();
+  }
+  for (auto* list : {&m->params_, &m->buffers_})
+    for (auto& [n, t] : *list)
+      if (n == rest) return t;
+  MOELAB_FAIL(type_name_, ": no parameter or buffer named \"", dotted_name, "\"");
+}
+
+ParameterSwap::ParameterSwap(Module& module, const std::map<std::string, Tensor>& replacements) {
+  // Find every slot first, so an unknown name changes nothing.
+  std::vector<Tensor*> slots;
+  for (const auto& kv : replacements) {
+    MOELAB_CHECK(kv.second.defined(), "functional_call: the tensor for \"", kv.first, "\" is undefined");
+    slots.push_back(&module.tensor_slot(kv.first));
+  }
+  size_t i = 0;
+  for (const auto& kv : replacements) {
+    saved_.emplace_back(slots[i], *slots[i]);
+    *slots[i++] = kv.second;
+  }
+}
+
+ParameterSwap::~ParameterSwap() {
+  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) *it->first = std::move(it->second);
+}
+
 }  // namespace moelab::nn

@@ -61,6 +61,11 @@ class Module {
   // lists them; a shape mismatch is always an Error naming the key and both shapes.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
+  // The registered slot of a parameter or buffer by dotted name ("block.0.weight"); an Error if
+  // there is none. Layers read their tensors through these slots, so replacing a slot's tensor
+  // (as ParameterSwap does) changes what the layer computes with.
+  Tensor& tensor_slot(const std::string& dotted_name);
+
  protected:
   // Direct access for subclasses that replace a registered tensor (e.g. re-initialisation).
   Tensor& parameter(const std::string& name);
@@ -77,5 +82,43 @@ class Module {
   std::deque<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+// A module mapping one tensor to one tensor: most layers. Sequential chains these.
+class UnaryModule : public Module {
+ public:
+  using Module::Module;
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+};
+
+// Swaps tensors into a module's parameter and buffer slots for its lifetime and puts the originals
+// back when destroyed (also when an exception unwinds). The given tensors are used as they are, not
+// copied, so gradients flow into them: e.g. fast weights from an inner step built with create_graph.
+class ParameterSwap {
+ public:
+  ParameterSwap(Module& module, const std::map<std::string, Tensor>& replacements);
+  ~ParameterSwap();
+  ParameterSwap(const ParameterSwap&) = delete;
+  ParameterSwap& operator=(const ParameterSwap&) = delete;
+
+ private:
+  std::vector<std::pair<Tensor*, Tensor>> saved_;  // slot, original tensor
+};
+
+// PyTorch's torch.func.functional_call: runs fn() with the named parameters/buffers of module
+// replaced by the given tensors, then restores the module. Unknown names are an Error.
+//   Tensor loss = functional_call(net, fast_weights, [&] { return mse_loss(net(x), y); });
+template <class Fn>
+auto functional_call(Module& module, const std::map<std::string, Tensor>& replacements, Fn&& fn) -> decltype(fn()) {
+  ParameterSwap swap(module, replacements);
+  return fn();
+}
+
+// The common case: one input through a unary module.
+inline Tensor functional_call(UnaryModule& module, const std::map<std::string, Tensor>& replacements,
+                              const Tensor& x) {
+  ParameterSwap swap(module, replacements);
+  return module.forward(x);
+}
 
 }  // namespace moelab::nn

@@ -3,6 +3,7 @@
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/indexing.h"
 #include "moelab/ops/op_helpers.h"
+#include "moelab/ops/random.h"
 #include "moelab/ops/reduce.h"
 #include "moelab/ops/softmax.h"
 
@@ -17,6 +18,16 @@ Tensor reduce_loss(const Tensor& l, std::string_view reduction, const char* op) 
 }
 
 }  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  detail::check_defined(x, "dropout");
+  detail::check_floating(x, "dropout");
+  MOELAB_CHECK(p >= 0 && p <= 1, "dropout: p must be in [0, 1], got ", p);
+  if (!training || p == 0) return x;
+  if (p == 1) return x * zeros_like(x);
+  // The mask carries the 1 / (1 - p) scale, so the op is a single multiply (and so is its gradient).
+  return x * (bernoulli(x.detach(), 1 - p, gen) * (1.0 / (1 - p)));
+}
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <string_view>
 
+#include "moelab/core/generator.h"
 #include "moelab/core/tensor.h"
 
 namespace moelab {
@@ -12,6 +13,10 @@ namespace moelab {
 // bias optional, of that shape). Variance is the biased one, as in PyTorch.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
                   double eps = 1e-5);
+
+// While training, zeroes each element with probability p (from gen, or the default generator) and
+// scales the others by 1 / (1 - p); otherwise returns x. p must be in [0, 1].
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 
 // reduction: "mean", "sum" or "none".
 Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction = "mean");
