@@ -15,6 +15,7 @@
 #include "moelab/ops/indexing.h"
 #include "moelab/ops/linalg.h"
 #include "moelab/ops/linalg_decomp.h"
+#include "moelab/ops/loss.h"
 #include "moelab/ops/random.h"
 #include "moelab/ops/reduce.h"
 #include "moelab/ops/scan.h"

@@ -8,17 +8,6 @@
 #include "moelab/ops/softmax.h"
 
 namespace moelab {
-namespace {
-
-Tensor reduce_loss(const Tensor& l, std::string_view reduction, const char* op) {
-  if (reduction == "mean") return l.mean();
-  if (reduction == "sum") return l.sum();
-  MOELAB_CHECK(reduction == "none", op, ": reduction must be \"mean\", \"sum\" or \"none\", got \"", reduction, "\"");
-  return l;
-}
-
-}  // namespace
-
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   detail::check_defined(x, "dropout");
   detail::check_floating(x, "dropout");
@@ -50,31 +39,6 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   if (weight.defined()) y = y * weight;
   if (bias.defined()) y = y + bias;
   return y;
-}
-
-Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
-  detail::check_same_device({&input, &target}, "mse_loss");
-  MOELAB_CHECK(input.shape() == target.shape(), "mse_loss: input ", input.shape(), " and target ", target.shape(),
-               " differ in shape");
-  return reduce_loss(square(input - target), reduction, "mse_loss");
-}
-
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::string_view reduction) {
-  detail::check_same_device({&logits, &target}, "cross_entropy");
-  detail::check_floating(logits, "cross_entropy");
-  MOELAB_CHECK(is_integral(target.dtype()), "cross_entropy: target must hold class indices (i64 or i32), got ",
-               target.dtype());
-  const bool batched = logits.dim() == 2;
-  MOELAB_CHECK((batched && target.dim() == 1 && target.size(0) == logits.size(0)) ||
-                   (logits.dim() == 1 && target.dim() == 0),
-               "cross_entropy: expected logits [N, C] with target [N], or [C] with a 0-d target; got logits ",
-               logits.shape(), " and target ", target.shape());
-  Tensor lp = log_softmax(batched ? logits : logits.unsqueeze(0), 1);
-  Tensor t = (batched ? target : target.unsqueeze(0)).to(kI64);
-  // gather checks every class index against C and names the bad one.
-  Tensor nll = -gather(lp, 1, t.unsqueeze(1)).squeeze(1);
-  if (!batched) nll = nll.squeeze(0);
-  return reduce_loss(nll, reduction, "cross_entropy");
 }
 
 }  // namespace moelab

@@ -1,11 +1,12 @@
-// Functional forms of common layers and losses (PyTorch's torch.nn.functional). Each is written
-// from differentiable ops, so gradients of any order come from autograd. The nn library builds its
-// modules on these.
+// Functional forms of common layers (PyTorch's torch.nn.functional; the losses are in loss.h).
+// Each is written from differentiable ops, so gradients of any order come from autograd. The nn
+// library builds its modules on these.
 #pragma once
 #include <string_view>
 
 #include "moelab/core/generator.h"
 #include "moelab/core/tensor.h"
+#include "moelab/ops/loss.h"  // the losses lived here first; existing includes keep working
 
 namespace moelab {
 
@@ -17,11 +18,5 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // While training, zeroes each element with probability p (from gen, or the default generator) and
 // scales the others by 1 / (1 - p); otherwise returns x. p must be in [0, 1].
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
-
-// reduction: "mean", "sum" or "none".
-Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction = "mean");
-
-// Cross-entropy of logits [N, C] (or [C]) against class indices [N] (or []), i64 or i32.
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::string_view reduction = "mean");
 
 }  // namespace moelab
