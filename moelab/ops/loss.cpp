@@ -2,8 +2,7 @@
 // Formulas follow PyTorch 1.13 (aten/src/ATen/native/Loss*.cpp) so values agree to rounding.
 #include "moelab/ops/loss.h"
 
-#include <cmath>
-
+#include "moelab/autograd/function.h"
 #include "moelab/autograd/grad_mode.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/indexing.h"
@@ -196,12 +195,8 @@ void check_broadcasts_to(const Tensor& t, const Tensor& input, const char* op, c
   MOELAB_CHECK(ok, op, ": ", arg, " of shape ", t.shape(), " does not broadcast to the input's shape ", input.shape());
 }
 
-// log(z) clamped to >= -100 as PyTorch's binary_cross_entropy does. z is clamped to exp(-100)
-// first so that z = 0 gives a zero gradient rather than 0 * inf.
-Tensor clamped_log(const Tensor& z) {
-  static const double tiny = std::exp(-100.0);
-  return clamp(log(clamp(z, tiny, std::nullopt)), -100.0, std::nullopt);
-}
+// log(z) clamped to >= -100, as PyTorch's binary_cross_entropy does.
+Tensor clamped_log(const Tensor& z) { return clamp(log(z), -100.0, std::nullopt); }
 
 }  // namespace
 
@@ -217,9 +212,29 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
     MOELAB_CHECK(lo >= 0 && hi <= 1, op, ": all elements of input should be between 0 and 1, got values in [", lo,
                  ", ", hi, "] (input ", input.shape(), ")");
   }
-  // t log x + (1 - t) log(1 - x) = t (log x - log(1 - x)) + log(1 - x).
-  Tensor log_1mx = clamped_log(1 - input);
-  Tensor loss = -(target * (clamped_log(input) - log_1mx) + log_1mx);
+  // One node for the unweighted elementwise loss, with PyTorch's backward formulas:
+  //   d/dx = (x - t) / max(x (1 - x), eps),  d/dt = log(1 - x) - log(x) (logs clamped to >= -100),
+  // eps being the float nearest 1e-12 (PyTorch's EPSILON is a float constant).
+  // Differentiating the clamped forward would agree except at x = 0 or 1 exactly (a saturated
+  // sigmoid), where PyTorch's form gives 0 when the target matches and a steep slope otherwise.
+  Tensor loss;
+  {
+    autograd::NoGradGuard no_grad;
+    // t log x + (1 - t) log(1 - x) = t (log x - log(1 - x)) + log(1 - x).
+    Tensor log_1mx = clamped_log(1 - input);
+    loss = -(target * (clamped_log(input) - log_1mx) + log_1mx);
+  }
+  if (autograd::needs_grad({&input, &target})) {
+    autograd::record_op(
+        op, {&input, &target}, {&loss}, {autograd::SavedVariable(input, false), autograd::SavedVariable(target, false)},
+        [](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+          Tensor x = c.saved(0), t = c.saved(1);
+          std::vector<Tensor> r(2);
+          if (c.needs_input_grad(0)) r[0] = g[0] * (x - t) / clamp(x * (1 - x), static_cast<double>(1e-12f), std::nullopt);
+          if (c.needs_input_grad(1)) r[1] = g[0] * (clamped_log(1 - x) - clamped_log(x));
+          return r;
+        });
+  }
   if (weight.defined()) loss = loss * weight;
   return detail::reduce_loss(loss, reduction, op);
 }
