@@ -136,6 +136,8 @@ Tensor info_nce(const Tensor& query, const Tensor& positive_key, const Tensor& n
   MOELAB_CHECK(negative_mode == "unpaired" || negative_mode == "paired", op,
                ": negative_mode must be \"unpaired\" or \"paired\", got \"", negative_mode, "\"");
   MOELAB_CHECK(temperature > 0, op, ": temperature must be > 0, got ", temperature);
+  MOELAB_CHECK(reduction == "mean" || reduction == "sum" || reduction == "none", op,
+               ": reduction must be \"mean\", \"sum\" or \"none\", got \"", reduction, "\"");
   detail::check_floating(query, op);
   detail::check_floating(positive_key, op);
   MOELAB_CHECK(query.dim() == 2 && positive_key.dim() == 2 && query.shape() == positive_key.shape(), op,
