@@ -25,6 +25,7 @@
 #include "moelab/nn/dropout.h"
 #include "moelab/nn/init.h"
 #include "moelab/nn/linear.h"
+#include "moelab/nn/loss.h"
 #include "moelab/nn/module.h"
 #include "moelab/nn/normalization.h"
 #include "moelab/nn/optim/adagrad.h"
