@@ -52,8 +52,9 @@ Tensor class_weight_view(const Tensor& weight, const Tensor& input, int class_di
   return weight.view(s);
 }
 
-void check_class_weight(const Tensor& weight, int64_t classes, const char* op) {
+void check_class_weight(const Tensor& weight, const Tensor& input, int64_t classes, const char* op) {
   if (!weight.defined()) return;
+  detail::check_same_device({&weight, &input}, op);
   MOELAB_CHECK(weight.dim() == 1 && weight.size(0) == classes, op, ": weight should hold one value for each of the ",
                classes, " classes, got weight of shape ", weight.shape());
   detail::check_floating(weight, op);
@@ -122,7 +123,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   check_index_target(input, target, op, "input");
   check_reduction(reduction, op);
   const bool unbatched = input.dim() == 1;
-  check_class_weight(weight, input.size(unbatched ? 0 : 1), op);
+  check_class_weight(weight, input, input.size(unbatched ? 0 : 1), op);
   Tensor loss = class_index_loss(unbatched ? input.unsqueeze(0) : input, unbatched ? target.unsqueeze(0) : target,
                                  weight, ignore_index, reduction, 0.0, op);
   return unbatched && reduction == "none" ? loss.squeeze(0) : loss;
@@ -141,7 +142,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   MOELAB_CHECK(input.dim() >= 1, op, ": expected logits [N, C], [N, C, d1, ...] or [C], got a 0-d tensor");
   const int class_dim = input.dim() == 1 ? 0 : 1;
   const int64_t classes = input.size(class_dim);
-  check_class_weight(weight, classes, op);
+  check_class_weight(weight, input, classes, op);
 
   if (input.shape() == target.shape() && !is_integral(target.dtype())) {
     // Class probabilities (soft targets).
