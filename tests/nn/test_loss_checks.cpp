@@ -5,6 +5,7 @@
 #include "autograd/grad_test_util.h"
 
 using namespace moelab;
+using moelab::testing::check_close;
 using moelab::testing::gradcheck1;
 using moelab::testing::gradgradcheck1;
 using moelab::testing::leaf64;
@@ -150,4 +151,28 @@ TEST_CASE("nn loss: the other losses reject bad shapes, dtypes and options") {
   CHECK_MOELAB_ERROR(info_nce(nq, nq, {}, 0.0), "info_nce: temperature must be > 0");
   CHECK_MOELAB_ERROR(info_nce(nq, nq, {}, 0.1, "mean", "both"), "info_nce: negative_mode must be");
   CHECK_MOELAB_ERROR(info_nce(nq, nq, {}, 0.1, "avg"), "info_nce: reduction must be");
+}
+
+TEST_CASE("nn loss: non-contiguous targets, weights and channels-last inputs give the contiguous result") {
+  manual_seed(14);
+  Tensor x = randn({4, 5}, kF64);
+  Tensor t = tensor<int64_t>({0, 9, -100, 9, 2, 9, 3, 9}).slice(0, 0, std::nullopt, 2);
+  Tensor w = (rand({10}, kF64) + 0.5).slice(0, 0, std::nullopt, 2);
+  REQUIRE(!t.is_contiguous());
+  REQUIRE(!w.is_contiguous());
+  check_close(cross_entropy(x, t, w, -100, "mean", 0.1), cross_entropy(x, t.contiguous(), w.contiguous(), -100, "mean", 0.1),
+              1e-14, 1e-14);
+  // [N, C, H, W] stored channels-last, targets [N, H, W] transposed
+  Tensor xk = randn({2, 3, 4, 3}, kF64).permute({0, 3, 1, 2});  // [2, 3, 3, 4] with C = 3
+  Tensor tk = randint(0, 3, {2, 4, 3}).transpose(1, 2);         // [2, 3, 4]
+  REQUIRE(!xk.is_contiguous());
+  check_close(cross_entropy(xk, tk, {}, -100, "none"), cross_entropy(xk.contiguous(), tk.contiguous(), {}, -100, "none"),
+              1e-14, 1e-14);
+  Tensor p = softmax(randn({2, 3, 4, 3}, kF64), 1).transpose(2, 3);
+  check_close(cross_entropy(xk, p, {}, -100, "sum", 0.2), cross_entropy(xk.contiguous(), p.contiguous(), {}, -100, "sum", 0.2),
+              1e-14, 1e-14);
+  Tensor pw = (rand({8}, kF64) * 2).slice(0, 0, std::nullopt, 2);  // [4], strided
+  Tensor z = randn({4, 3}, kF64).t(), zt = rand({3, 4}, kF64);
+  check_close(binary_cross_entropy_with_logits(z, zt, {}, "none", pw),
+              binary_cross_entropy_with_logits(z.contiguous(), zt, {}, "none", pw.contiguous()), 1e-14, 1e-14);
 }
