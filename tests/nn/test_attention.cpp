@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "autograd/grad_test_util.h"
-#include "nn/attention_test_util.h"
+#include "nn/test_attention_util.h"
 
 using namespace moelab;
 using namespace moelab::indexing;

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "autograd/grad_test_util.h"
-#include "nn/attention_test_util.h"
+#include "nn/test_attention_util.h"
 
 using namespace moelab;
 using namespace moelab::indexing;

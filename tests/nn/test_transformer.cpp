@@ -1,7 +1,7 @@
 // Transformer layers and PatchEmbedding against PyTorch 1.13 (tests/golden/gen_attention.py):
 // torch state dicts loaded by name, eval-mode outputs and gradients of inputs and parameters.
 #include "autograd/grad_test_util.h"
-#include "nn/attention_test_util.h"
+#include "nn/test_attention_util.h"
 
 using namespace moelab;
 using moelab::testing::check_close;
