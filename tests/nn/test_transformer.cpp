@@ -97,6 +97,9 @@ TEST_CASE("nn transformer: gradcheck, causal flag, dropout, strided input and er
   // Non-contiguous input.
   Tensor xt = randn({3, 2, 4}, kF64).transpose(0, 1);
   check_close(layer(xt), layer(xt.contiguous()), 1e-12, 1e-12);
+  // Unbatched input [S, E] equals a batch of one.
+  Tensor u = randn({3, 4}, kF64);
+  check_close(layer(u, {}, {}, true), layer(u.unsqueeze(0), {}, {}, true).squeeze(0), 1e-12, 1e-12);
   // Training mode applies dropout.
   layer.train();
   CHECK_FALSE(allclose(layer(x), layer(x), 1e-6, 1e-6));
@@ -105,6 +108,7 @@ TEST_CASE("nn transformer: gradcheck, causal flag, dropout, strided input and er
   nn::TransformerDecoderLayer dec(4, 2, 6, 0.0, "relu", 1e-5, false, true, kF64);
   auto t = testing::leaf64({3, 1, 4}), mem = testing::leaf64({2, 1, 4});
   CHECK(testing::gradcheck1([&](const auto& xs) { return dec(xs[0], xs[1], {}, {}, {}, {}, true); }, {t, mem}));
+  check_close(dec(t.squeeze(1), mem.squeeze(1)), dec(t, mem).squeeze(1), 1e-12, 1e-12);
   CHECK_MOELAB_ERROR(nn::TransformerEncoderLayer(4, 2, 6, 0.1, "tanh"), "activation must be");
   CHECK_MOELAB_ERROR(nn::TransformerDecoderLayer(4, 2, 6, 0.1, "swish"), "activation must be");
   CHECK_MOELAB_ERROR(nn::TransformerEncoderLayer(6, 4), "divisible by num_heads");
