@@ -52,6 +52,11 @@ TEST_CASE("nn layers: Conv2d with padding same and valid matches PyTorch, also f
   // The same output size as the input, for every kernel and dilation.
   nn::Conv2d c(2, 3, {4, 5}, 1, "same", {3, 2});
   CHECK(c(randn({1, 2, 9, 7})).shape() == Shape{1, 3, 9, 7});
+  // Non-zero padding modes also take unbatched input.
+  nn::Conv2d r(2, 3, 3, 1, 1, 1, 1, true, "replicate", kF64);
+  Tensor x = randn({2, 5, 4}, kF64);
+  check_close(r(x), r(x.unsqueeze(0)).squeeze(0), 1e-12, 1e-12);
+  CHECK(r(x).shape() == Shape{3, 5, 4});
 }
 
 TEST_CASE("nn layers: functional conv2d with a string padding passes gradcheck and gradgradcheck") {
@@ -95,6 +100,9 @@ TEST_CASE("nn layers: pooling layers match PyTorch (ceil_mode, dilation, count_i
                                                                   std::optional<int64_t>(3)));
   check_golden_layer("pool.adaptive", make_pool<nn::AdaptiveAvgPool2d>(Int2(3, 2)));
   check_golden_layer("pool.adaptive_global", make_pool<nn::AdaptiveAvgPool2d>(Int2(1)));
+  // Plain ints for the optional stride, as in PyTorch's MaxPool2d(3, 2, 1).
+  CHECK(nn::MaxPool2d(3, 2, 1)(randn({1, 1, 5, 5})).shape() == Shape{1, 1, 3, 3});
+  CHECK(nn::AvgPool2d(3, 2, 1)(randn({1, 5, 5})).shape() == Shape{1, 3, 3});
   nn::MaxPool2d mp(2);
   Tensor x = randn({1, 2, 4, 4});
   auto [v, idx] = mp.forward_with_indices(x);
