@@ -21,6 +21,7 @@
 #include "moelab/ops/shape_ops.h"
 #include "moelab/ops/softmax.h"
 #include "moelab/ops/sort.h"
+#include "moelab/nn/atomic_file.h"
 #include "moelab/nn/dropout.h"
 #include "moelab/nn/init.h"
 #include "moelab/nn/linear.h"
@@ -31,3 +32,5 @@
 #include "moelab/nn/optim/optimizer.h"
 #include "moelab/nn/optim/rmsprop.h"
 #include "moelab/nn/optim/sgd.h"
+#include "moelab/nn/safetensors.h"
+#include "moelab/nn/serialization.h"
