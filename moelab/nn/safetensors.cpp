@@ -141,6 +141,10 @@ Entry parse_entry(const std::string& name, const nlohmann::json& v, uint64_t buf
 
 nlohmann::json parse_json(std::string_view text, const std::string& src) {
   if (text.empty() || text.front() != '{') fail_file(src, "the header does not start with '{'");
+  // nlohmann's lexer takes a NUL byte for the end of input (and would ignore what follows); valid
+  // JSON never holds a raw NUL, so reject it here, as serde_json does.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos)
+    fail_file(src, "the header is not valid JSON: NUL byte at header offset ", nul);
   // nlohmann keeps the last of duplicate keys silently; a checkpoint with two values for one name
   // is ambiguous, so track the keys of every open object and reject repeats.
   std::vector<std::set<std::string>> open_objects;
