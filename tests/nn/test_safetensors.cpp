@@ -187,3 +187,12 @@ TEST_CASE("nn safetensors: save rejects undefined tensors, the reserved name and
   CHECK_MOELAB_ERROR(nn::save_safetensors(dir / "x.safetensors", {{"w", Tensor()}}), "undefined");
   CHECK(dir.entry_count() == 0);
 }
+
+TEST_CASE("nn safetensors: names and metadata needing JSON escapes round-trip") {
+  std::map<std::string, Tensor> t{{"a \"quoted\"\\name\n\t", ones({1})}, {"\xce\xb8.weight", zeros({2})}, {"", ones({0})}};
+  std::map<std::string, std::string> meta{{"json", "{\"nested\": [1, 2]}"}, {"ctrl", std::string("a\0b\x01", 4)}};
+  auto back = nn::parse_safetensors(nn::serialize_safetensors(t, meta));
+  CHECK(back.metadata == meta);
+  REQUIRE(back.tensors.size() == 3);
+  for (const auto& [name, v] : t) check_equal(back.tensors.at(name), v);
+}
