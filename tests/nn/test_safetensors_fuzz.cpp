@@ -177,7 +177,7 @@ void mutate(std::string& f, SplitMix& r) {
 
 TEST_CASE("nn safetensors: fuzzed files either load or throw moelab::Error") {
 #ifdef MOELAB_SANITIZE
-  const int kMutants = 8000;
+  const int kMutants = 6000;
 #else
   const int kMutants = 20000;
 #endif
