@@ -28,6 +28,8 @@
 #include "moelab/nn/normalization.h"
 #include "moelab/nn/optim/adagrad.h"
 #include "moelab/nn/optim/adam.h"
+#include "moelab/nn/optim/lr_scheduler.h"
 #include "moelab/nn/optim/optimizer.h"
 #include "moelab/nn/optim/rmsprop.h"
 #include "moelab/nn/optim/sgd.h"
+#include "moelab/nn/utils/clip_grad.h"
