@@ -54,6 +54,12 @@ run("cosine", sgd, lambda o: S.CosineAnnealingLR(o, T_max=10, eta_min=0.001))
 run("cosine_long", sgd, lambda o: S.CosineAnnealingLR(o, T_max=40))
 run("linear", sgd, lambda o: S.LinearLR(o))
 run("linear_custom", sgd, lambda o: S.LinearLR(o, start_factor=0.1, end_factor=0.8, total_iters=12))
+run("exponential", sgd, lambda o: S.ExponentialLR(o, gamma=0.9))
+run("constant", sgd, lambda o: S.ConstantLR(o, factor=0.25, total_iters=6))
+run("polynomial", sgd, lambda o: S.PolynomialLR(o, total_iters=20, power=2.0))
+run("sequential_constant_exp", sgd,
+    lambda o: S.SequentialLR(o, [S.ConstantLR(o, factor=0.5, total_iters=3), S.ExponentialLR(o, gamma=0.8),
+                                 S.PolynomialLR(o, total_iters=8, power=0.5)], milestones=[3, 10]))
 run("lambda", sgd, lambda o: S.LambdaLR(o, lambda e: 0.95 ** e))
 run("lambda_per_group", sgd, lambda o: S.LambdaLR(o, [lambda e: 1.0 / (e + 1), lambda e: 0.9 ** e]))
 run("onecycle_sgd", sgd, lambda o: S.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=30), record_momentum=True)

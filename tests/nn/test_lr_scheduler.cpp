@@ -54,6 +54,16 @@ const std::vector<Case>& cases() {
       {"cosine_long", make_sgd, [](Optimizer& o) { return std::make_shared<CosineAnnealingLR>(o, 40); }},
       {"linear", make_sgd, [](Optimizer& o) { return std::make_shared<LinearLR>(o); }},
       {"linear_custom", make_sgd, [](Optimizer& o) { return std::make_shared<LinearLR>(o, 0.1, 0.8, 12); }},
+      {"exponential", make_sgd, [](Optimizer& o) { return std::make_shared<ExponentialLR>(o, 0.9); }},
+      {"constant", make_sgd, [](Optimizer& o) { return std::make_shared<ConstantLR>(o, 0.25, 6); }},
+      {"polynomial", make_sgd, [](Optimizer& o) { return std::make_shared<PolynomialLR>(o, 20, 2.0); }},
+      {"sequential_constant_exp", make_sgd,
+       [](Optimizer& o) {
+         std::vector<std::shared_ptr<LRScheduler>> s = {std::make_shared<ConstantLR>(o, 0.5, 3),
+                                                        std::make_shared<ExponentialLR>(o, 0.8),
+                                                        std::make_shared<PolynomialLR>(o, 8, 0.5)};
+         return std::make_shared<SequentialLR>(o, s, std::vector<int64_t>{3, 10});
+       }},
       {"lambda", make_sgd,
        [](Optimizer& o) {
          return std::make_shared<LambdaLR>(o, [](int64_t e) { return std::pow(0.95, static_cast<double>(e)); });
@@ -263,6 +273,9 @@ TEST_CASE("nn lr_scheduler: invalid arguments are errors") {
   CHECK_MOELAB_ERROR(LinearLR(*opt, 0.0), "LinearLR: start_factor must be in (0, 1]");
   CHECK_MOELAB_ERROR(LinearLR(*opt, 0.5, 1.5), "LinearLR: end_factor must be in [0, 1]");
   CHECK_MOELAB_ERROR(LinearLR(*opt, 0.5, 1.0, 0), "LinearLR: total_iters must be positive");
+  CHECK_MOELAB_ERROR(ConstantLR(*opt, 0.0), "ConstantLR: factor must be in (0, 1]");
+  CHECK_MOELAB_ERROR(ConstantLR(*opt, 0.5, -1), "ConstantLR: total_iters must be non-negative");
+  CHECK_MOELAB_ERROR(PolynomialLR(*opt, 0), "PolynomialLR: total_iters must be positive");
   CHECK_MOELAB_ERROR(LambdaLR(*opt, std::vector<LambdaLR::Lambda>{[](int64_t) { return 1.0; }}),
                      "LambdaLR: expected 2 lr_lambdas (one per param group), got 1");
   CHECK_MOELAB_ERROR(LambdaLR(*opt, LambdaLR::Lambda{}), "LambdaLR: lr_lambda 0 is empty");

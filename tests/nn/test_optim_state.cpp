@@ -265,6 +265,14 @@ TEST_CASE("nn optim_state: buffers are cast to the parameter's dtype, add_param_
   again.add_param_group({.params = {b2}});
   again.load_state_dict(sd);
   CHECK(*again.param_groups()[1].lr == 0.5);
+  // initial_lr comes and goes with the state, as PyTorch replaces whole groups.
+  CHECK_FALSE(again.param_groups()[0].initial_lr.has_value());
+  auto with_initial = sd;
+  with_initial["param_groups.0.initial_lr"] = scalar(0.25);
+  again.load_state_dict(with_initial);
+  CHECK(*again.param_groups()[0].initial_lr == 0.25);
+  again.load_state_dict(sd);
+  CHECK_FALSE(again.param_groups()[0].initial_lr.has_value());
   check_equal(again.state(b2).at("square_avg"), r64.state(b).at("square_avg"));
 
   // Adagrad makes its sums at construction; the loaded state replaces them.

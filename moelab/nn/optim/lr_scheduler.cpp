@@ -283,6 +283,81 @@ std::optional<std::vector<double>> LinearLR::closed_form_lr() const {
   return lrs;
 }
 
+// ---- ExponentialLR ----
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler("ExponentialLR", optimizer), gamma_(gamma) {
+  register_state("gamma", &gamma_);
+  initial_step();
+}
+
+std::vector<double> ExponentialLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0) return lrs;
+  for (double& lr : lrs) lr = lr * gamma_;
+  return lrs;
+}
+
+std::optional<std::vector<double>> ExponentialLR::closed_form_lr() const {
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(last_epoch_)));
+  return lrs;
+}
+
+// ---- ConstantLR ----
+
+ConstantLR::ConstantLR(Optimizer& optimizer, double factor, int64_t total_iters)
+    : LRScheduler("ConstantLR", optimizer), factor_(factor), total_iters_(total_iters) {
+  // PyTorch allows factor = 0 and then divides by zero at total_iters.
+  MOELAB_CHECK(factor > 0 && factor <= 1, "ConstantLR: factor must be in (0, 1], got ", factor);
+  MOELAB_CHECK(total_iters >= 0, "ConstantLR: total_iters must be non-negative, got ", total_iters);
+  register_state("factor", &factor_);
+  register_state("total_iters", &total_iters_);
+  initial_step();
+}
+
+std::vector<double> ConstantLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0) {
+    for (double& lr : lrs) lr = lr * factor_;
+  } else if (last_epoch_ == total_iters_) {
+    for (double& lr : lrs) lr = lr * (1.0 / factor_);
+  }
+  return lrs;
+}
+
+std::optional<std::vector<double>> ConstantLR::closed_form_lr() const {
+  const double past = last_epoch_ >= total_iters_ ? 1.0 : 0.0;
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(base * (factor_ + past * (1 - factor_)));
+  return lrs;
+}
+
+// ---- PolynomialLR ----
+
+PolynomialLR::PolynomialLR(Optimizer& optimizer, int64_t total_iters, double power)
+    : LRScheduler("PolynomialLR", optimizer), total_iters_(total_iters), power_(power) {
+  MOELAB_CHECK(total_iters >= 1, "PolynomialLR: total_iters must be positive, got ", total_iters);
+  register_state("total_iters", &total_iters_);
+  register_state("power", &power_);
+  initial_step();
+}
+
+std::vector<double> PolynomialLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0 || last_epoch_ > total_iters_) return lrs;
+  const double e = static_cast<double>(last_epoch_), T = static_cast<double>(total_iters_);
+  const double decay = std::pow((1.0 - e / T) / (1.0 - (e - 1) / T), power_);
+  for (double& lr : lrs) lr = lr * decay;
+  return lrs;
+}
+
+std::optional<std::vector<double>> PolynomialLR::closed_form_lr() const {
+  const double n = static_cast<double>(std::min(total_iters_, last_epoch_)), T = static_cast<double>(total_iters_);
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(base * std::pow(1.0 - n / T, power_));
+  return lrs;
+}
+
 // ---- LambdaLR ----
 
 LambdaLR::LambdaLR(Optimizer& optimizer, Lambda lr_lambda)

@@ -149,6 +149,47 @@ class LinearLR : public LRScheduler {
   int64_t total_iters_;
 };
 
+// Multiplies the lr by gamma every epoch.
+class ExponentialLR : public LRScheduler {
+ public:
+  ExponentialLR(Optimizer& optimizer, double gamma);
+
+ protected:
+  std::vector<double> get_lr() override;
+  std::optional<std::vector<double>> closed_form_lr() const override;
+
+ private:
+  double gamma_;
+};
+
+// Scales the lr by factor for the first total_iters epochs, then restores it.
+class ConstantLR : public LRScheduler {
+ public:
+  ConstantLR(Optimizer& optimizer, double factor = 1.0 / 3, int64_t total_iters = 5);
+
+ protected:
+  std::vector<double> get_lr() override;
+  std::optional<std::vector<double>> closed_form_lr() const override;
+
+ private:
+  double factor_;
+  int64_t total_iters_;
+};
+
+// base_lr * (1 - min(epoch, total_iters) / total_iters)^power, recursively.
+class PolynomialLR : public LRScheduler {
+ public:
+  PolynomialLR(Optimizer& optimizer, int64_t total_iters = 5, double power = 1.0);
+
+ protected:
+  std::vector<double> get_lr() override;
+  std::optional<std::vector<double>> closed_form_lr() const override;
+
+ private:
+  int64_t total_iters_;
+  double power_;
+};
+
 // lr = base_lr * lr_lambda(epoch); one function for all groups or one per group.
 // The functions are not part of state_dict (as in PyTorch, where lambdas are not saved).
 class LambdaLR : public LRScheduler {

@@ -150,13 +150,13 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& in) {
         options_ok = false;
       }
     });
+    // Optional: a group saved without initial_lr loses it, as PyTorch replaces the whole group.
+    g.initial_lr.reset();
     auto it = in.find(gp + "initial_lr");
     if (it != in.end()) {
       used.insert(it->first);
-      std::optional<double> v;
-      std::string bad = read_option(it->second, v);
+      std::string bad = read_option(it->second, g.initial_lr);
       if (!bad.empty()) problems.push_back("'" + it->first + "' " + bad);
-      g.initial_lr = v;
     }
     if (options_ok) {
       try {
