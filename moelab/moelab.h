@@ -39,6 +39,7 @@
 #include "moelab/nn/normalization.h"
 #include "moelab/nn/optim/adagrad.h"
 #include "moelab/nn/optim/adam.h"
+#include "moelab/nn/optim/lr_scheduler.h"
 #include "moelab/nn/optim/optimizer.h"
 #include "moelab/nn/optim/rmsprop.h"
 #include "moelab/nn/optim/sgd.h"
@@ -48,3 +49,4 @@
 #include "moelab/nn/safetensors.h"
 #include "moelab/nn/serialization.h"
 #include "moelab/nn/transformer.h"
+#include "moelab/nn/utils/clip_grad.h"
