@@ -55,4 +55,31 @@ run("adagrad", lambda ps: O.Adagrad(ps, lr=0.1, **F))
 run("adagrad_all", lambda ps: O.Adagrad(ps, lr=0.1, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.5,
                                         eps=1e-6, **F))
 run("adagrad_maximize", lambda ps: O.Adagrad(ps, lr=0.1, maximize=True, **F))
+
+# torch.nn.utils.clip_grad_norm_ / clip_grad_value_: clip.NAME.g{i} the grads before, clip.NAME.c{i}
+# after (parameter 2 has no grad), clip.NAME.total the returned norm.
+def clip(name, fn, dtype=torch.float64, scale=1.0):
+    gen = torch.Generator().manual_seed(sum(map(ord, name)))
+    params = [torch.zeros(4, 3, dtype=dtype, requires_grad=True), torch.zeros(5, dtype=dtype, requires_grad=True),
+              torch.zeros(2, dtype=dtype, requires_grad=True)]
+    for i, p in enumerate(params[:2]):
+        p.grad = (torch.randn(p.shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
+        w.add(f"clip.{name}.g{i}", p.grad)
+    total = fn(params)
+    for i, p in enumerate(params[:2]):
+        w.add(f"clip.{name}.c{i}", p.grad)
+    if total is not None:
+        w.add(f"clip.{name}.total", total)
+
+
+U = torch.nn.utils
+clip("norm2", lambda ps: U.clip_grad_norm_(ps, 1.0))
+clip("norm2_f32", lambda ps: U.clip_grad_norm_(ps, 1.0), dtype=torch.float32)
+clip("norm2_noclip", lambda ps: U.clip_grad_norm_(ps, 100.0))
+clip("norm1", lambda ps: U.clip_grad_norm_(ps, 2.0, norm_type=1))
+clip("norm_inf", lambda ps: U.clip_grad_norm_(ps, 0.5, norm_type=float("inf")))
+clip("norm_inf_f32", lambda ps: U.clip_grad_norm_(ps, 0.5, norm_type=float("inf")), dtype=torch.float32)
+clip("norm3_5", lambda ps: U.clip_grad_norm_(ps, 0.7, norm_type=3.5))
+clip("value", lambda ps: U.clip_grad_value_(ps, 0.5))
+clip("value_f32", lambda ps: U.clip_grad_value_(ps, 0.25), dtype=torch.float32)
 w.save()

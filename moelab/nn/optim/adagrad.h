@@ -26,6 +26,7 @@ class Adagrad : public Optimizer {
 
  protected:
   void check_options(const ParamGroup& group, size_t index) const override;
+  StateSpec state_spec() const override { return {{"sum"}, {}, true}; }
   void init_state(const ParamGroup& group) override;
 };
 

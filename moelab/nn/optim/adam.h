@@ -37,6 +37,7 @@ class Adam : public Optimizer {
  protected:
   Adam(std::string name, ParamGroup defaults, bool decoupled);
   void check_options(const ParamGroup& group, size_t index) const override;
+  StateSpec state_spec() const override { return {{"exp_avg", "exp_avg_sq"}, {"max_exp_avg_sq"}, true}; }
 
  private:
   bool decoupled_;  // AdamW's decoupled weight decay

@@ -35,6 +35,8 @@ struct ParamGroup {
   std::optional<double> lr_decay{};                  // Adagrad
   std::optional<double> initial_accumulator_value{}; // Adagrad
   std::optional<bool> maximize{};                    // all
+  // Set by a learning-rate scheduler (the lr it starts from), as PyTorch's group['initial_lr'].
+  std::optional<double> initial_lr{};
 };
 
 // The state an optimizer keeps for one parameter: a step count and named buffers
@@ -73,7 +75,33 @@ class Optimizer {
 
   const std::string& name() const { return name_; }
 
+  // The options of every group and the state of every parameter as named tensors, in PyTorch's
+  // layout: parameters are numbered 0, 1, ... across the groups in order;
+  //   "param_groups.<g>.params"        1-d i64, the numbers of the group's parameters
+  //   "param_groups.<g>.<option>"      0-d f64 (bools as 0/1; "betas" 1-d f64 of 2), for every option
+  //                                    the optimizer uses, and "initial_lr" when a scheduler set it
+  //   "state.<i>.<buffer>"             the parameter's state buffers (e.g. "exp_avg"), which alias
+  //                                    the optimizer's (as in PyTorch: copy them to keep a snapshot)
+  //   "state.<i>.step"                 0-d f64 (not for SGD, which keeps no step count)
+  // Only parameters that have state appear under "state.".
+  std::map<std::string, Tensor> state_dict() const;
+  // Replaces the group options and the whole state by copies of `state` (floating-point buffers are
+  // cast to their parameter's dtype, as PyTorch does), mapping the saved parameter numbers to this
+  // optimizer's parameters by position. Everything is checked first: the group count, the number
+  // of parameters per group, option and state dtypes and shapes, option values, missing and
+  // unexpected keys; on any problem it throws an Error listing all of them and changes nothing.
+  void load_state_dict(const std::map<std::string, Tensor>& state);
+
  protected:
+  // Which state buffers this optimizer keeps: those every parameter state has, those it may have,
+  // and whether it keeps a step count.
+  struct StateSpec {
+    std::vector<std::string> required;
+    std::vector<std::string> optional;
+    bool step = true;
+  };
+  virtual StateSpec state_spec() const = 0;
+
   // defaults: the options this optimizer uses, all set; the others unset.
   Optimizer(std::string name, ParamGroup defaults);
   // Adds the groups; call at the end of a derived constructor (it calls check_options).
@@ -85,7 +113,7 @@ class Optimizer {
 
  private:
   std::string name_;
-  ParamGroup defaults_;
+  ParamGroup defaults_;  // also says which options this optimizer uses (the set ones)
   std::vector<ParamGroup> groups_;
   std::unordered_map<const TensorImpl*, ParamState> state_;
 };

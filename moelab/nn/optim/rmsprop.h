@@ -28,6 +28,7 @@ class RMSprop : public Optimizer {
 
  protected:
   void check_options(const ParamGroup& group, size_t index) const override;
+  StateSpec state_spec() const override { return {{"square_avg"}, {"momentum_buffer", "grad_avg"}, true}; }
 };
 
 }  // namespace moelab::optim

@@ -28,6 +28,7 @@ class SGD : public Optimizer {
 
  protected:
   void check_options(const ParamGroup& group, size_t index) const override;
+  StateSpec state_spec() const override { return {{"momentum_buffer"}, {}, false}; }
 };
 
 }  // namespace moelab::optim
