@@ -1,7 +1,9 @@
 // Recycles the memory of small, hot objects (TensorImpl, StorageImpl) through a per-thread free
 // list, so creating a tensor costs no malloc in a steady state. An object freed on another thread
-// joins that thread's list. The lists are trivially destructible arrays: they never run a
-// destructor, so tensors destroyed during static destruction stay safe.
+// joins that thread's list. The lists are trivially destructible arrays, so tensors destroyed
+// during static destruction stay safe; a thread-local Releaser hands a list's blocks back when its
+// thread exits (threads that come and go, like a DataLoader's producer, would leak them otherwise)
+// and from then on that thread's frees bypass the list.
 #pragma once
 #include <cstddef>
 #include <new>
@@ -23,7 +25,8 @@ class Pooled {
     return ::operator new(n);
   }
   static void operator delete(void* p, size_t n) {
-    if (kEnabled && n == sizeof(T) && count_ < kSlots) {
+    if (kEnabled && n == sizeof(T) && count_ < kSlots && !released_) {
+      if (count_ == 0) releaser_.arm();  // registers the thread-exit release on first use
       slots_[count_++] = p;
       return;
     }
@@ -31,8 +34,17 @@ class Pooled {
   }
 
  private:
+  struct Releaser {
+    void arm() {}
+    ~Releaser() {
+      released_ = true;
+      while (count_ > 0) ::operator delete(slots_[--count_]);
+    }
+  };
   static thread_local inline void* slots_[kSlots] = {};
   static thread_local inline int count_ = 0;
+  static thread_local inline bool released_ = false;
+  static thread_local inline Releaser releaser_;
 };
 
 }  // namespace moelab
