@@ -1,0 +1,142 @@
+// `moelab train`: Fashion-MNIST training with a progress display, per-epoch evaluation on the test
+// set, a checkpoint after every epoch, and resumption from a checkpoint.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "checkpoint.h"
+#include "commands.h"
+#include "moelab/autograd/grad_mode.h"
+#include "moelab/core/generator.h"
+#include "moelab/nn/data/dataloader.h"
+#include "moelab/nn/optim/adam.h"
+#include "moelab/nn/optim/lr_scheduler.h"
+#include "moelab/nn/optim/sgd.h"
+#include "moelab/ops/elementwise.h"
+#include "moelab/ops/loss.h"
+#include "moelab/ops/reduce.h"
+#include "training.h"
+
+namespace moelab::app {
+namespace {
+
+nlohmann::json run_config(const TrainOptions& o) {
+  return {{"model", o.model},         {"optimizer", o.optimizer},   {"lr", o.lr},
+          {"momentum", o.momentum},   {"weight_decay", o.weight_decay}, {"schedule", o.schedule},
+          {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"seed", o.seed},
+          {"train_limit", o.train_limit}};
+}
+
+// A resumed run continues the saved run: everything but the epoch count, threads, paths and
+// display comes from the checkpoint.
+void adopt_config(TrainOptions& o, const nlohmann::json& c) {
+  c.at("model").get_to(o.model);
+  c.at("optimizer").get_to(o.optimizer);
+  c.at("lr").get_to(o.lr);
+  c.at("momentum").get_to(o.momentum);
+  c.at("weight_decay").get_to(o.weight_decay);
+  c.at("schedule").get_to(o.schedule);
+  c.at("batch_size").get_to(o.batch_size);
+  c.at("seed").get_to(o.seed);
+  c.at("train_limit").get_to(o.train_limit);
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(std::move(params),
+                                        optim::SGDOptions{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
+  if (o.optimizer == "adamw")
+    return std::make_unique<optim::AdamW>(std::move(params), optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  TrainOptions o = options;
+  Checkpoint resumed;
+  if (!o.resume.empty()) {
+    resumed = load_checkpoint(o.resume);
+    adopt_config(o, resumed.config);
+    std::cout << "resuming " << o.resume << " after epoch " << resumed.epochs_done << "\n";
+  }
+  setup_threads(o.threads);
+  manual_seed(o.seed);
+
+  auto model = build_model(o.model);
+  Split train = load_split(o.data_dir, /*train=*/true, o.train_limit);
+  Split test = load_split(o.data_dir, /*train=*/false, o.test_limit);
+  auto dataset = std::make_shared<nn::data::TensorDataset>(train.images, train.labels);
+  nn::data::DataLoader loader(dataset, {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
+  auto opt = make_optimizer(o, model->parameters());
+  const int64_t steps_per_epoch = loader.size();
+  std::unique_ptr<optim::LRScheduler> schedule;
+  if (o.schedule == "cosine")
+    schedule = std::make_unique<optim::CosineAnnealingLR>(*opt, std::max<int64_t>(steps_per_epoch * o.epochs, 1));
+
+  int64_t start_epoch = 0;
+  if (!o.resume.empty()) {
+    model->load_state_dict(resumed.model);
+    opt->load_state_dict(resumed.optimizer);
+    if (schedule) schedule->load_state_dict(resumed.scheduler);
+    start_epoch = resumed.epochs_done;
+  }
+  int64_t params = 0;
+  for (const Tensor& p : model->parameters()) params += p.numel();
+  std::cout << "model " << o.model.kind << " (" << params << " parameters), " << o.optimizer << " lr " << o.lr << ", "
+            << train.images.size(0) << " training images, batch " << o.batch_size << ", " << o.epochs
+            << " epochs, " << get_num_threads() << " threads\n";
+
+  EvalResult last{};
+  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    auto te = std::chrono::steady_clock::now();
+    loader.set_epoch(epoch);
+    model->train();
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch,
+                      o.progress, std::cout);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step = 0;
+    for (const auto& batch : loader) {
+      Tensor logits = (*model)(batch.data);
+      Tensor loss = cross_entropy(logits, batch.target);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      if (schedule) schedule->step();
+      const int64_t n = batch.target.size(0);
+      loss_sum += loss.item<double>() * static_cast<double>(n);
+      {
+        autograd::NoGradGuard no_grad;
+        correct += (logits.argmax(1) == batch.target).sum().item<int64_t>();
+      }
+      seen += n;
+      progress.update(++step, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen), seen);
+    }
+    progress.finish();
+    last = evaluate(*model, test, 1000);
+    std::printf("epoch %lld/%lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %s\n",
+                static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / std::max<int64_t>(seen, 1),
+                100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1)), last.loss,
+                100 * last.accuracy, format_duration(seconds_since(te)).c_str());
+    std::fflush(stdout);
+    Checkpoint ckpt{run_config(o), epoch + 1, last.accuracy, model->state_dict(), opt->state_dict(),
+                    schedule ? schedule->state_dict() : std::map<std::string, Tensor>{}};
+    save_checkpoint(o.checkpoint, ckpt);
+  }
+  if (start_epoch >= o.epochs) {
+    last = evaluate(*model, test, 1000);
+    std::cout << "nothing to train: the checkpoint already has " << start_epoch << " epochs\n";
+  }
+  std::printf("test accuracy %.2f%% on %lld images after %lld epochs, %s in all; checkpoint %s\n", 100 * last.accuracy,
+              static_cast<long long>(last.count), static_cast<long long>(o.epochs),
+              format_duration(seconds_since(t0)).c_str(), o.checkpoint.c_str());
+  return 0;
+}
+
+}  // namespace moelab::app
