@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "moelab/autograd/grad_mode.h"
 #include "moelab/core/generator.h"
+#include "moelab/core/parallel.h"
 #include "moelab/nn/data/dataloader.h"
 #include "moelab/nn/optim/adam.h"
 #include "moelab/nn/optim/lr_scheduler.h"
@@ -72,8 +73,8 @@ int run_train(const TrainOptions& options) {
   auto model = build_model(o.model);
   Split train = load_split(o.data_dir, /*train=*/true, o.train_limit);
   Split test = load_split(o.data_dir, /*train=*/false, o.test_limit);
-  auto dataset = std::make_shared<nn::data::TensorDataset>(train.images, train.labels);
-  nn::data::DataLoader loader(dataset, {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
+  auto dataset = std::make_shared<data::TensorDataset>(train.images, train.labels);
+  data::DataLoader loader(dataset, {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
   auto opt = make_optimizer(o, model->parameters());
   const int64_t steps_per_epoch = loader.size();
   std::unique_ptr<optim::LRScheduler> schedule;

@@ -12,7 +12,7 @@
 namespace moelab::app {
 
 Split load_split(const std::string& data_dir, bool train, int64_t limit) {
-  nn::data::FashionMnist ds(data_dir, train);
+  data::FashionMnist ds(data_dir, train);
   Tensor images = ds.data(), labels = ds.targets();
   if (limit > 0 && limit < images.size(0)) {
     images = images.narrow(0, 0, limit);

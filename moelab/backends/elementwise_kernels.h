@@ -24,6 +24,7 @@ struct UnaryParams {
 
 enum class BinaryOp : uint8_t {
   Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  ReluBackward,  // a where b > 0, else 0 (a: the gradient, b: relu's output)
   // out is bool:
   Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor,
 };

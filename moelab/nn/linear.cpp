@@ -36,8 +36,7 @@ void Linear::reset_parameters() {
 Tensor Linear::forward(const Tensor& x) {
   MOELAB_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_, "Linear: input of shape ",
                x.defined() ? x.shape() : Shape{}, " does not end in in_features = ", in_);
-  Tensor y = matmul(x, weight_.t());
-  return bias_.defined() ? y + bias_ : y;
+  return linear(x, weight_, bias_);
 }
 
 }  // namespace moelab::nn

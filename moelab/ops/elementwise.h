@@ -54,6 +54,9 @@ Tensor ge(const Tensor& a, const Tensor& b);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
+// relu's gradient in one pass: grad where out > 0, else 0 (PyTorch's threshold_backward(grad, out,
+// 0)); out is relu's output (or input: the sign test is the same). Differentiable in grad.
+Tensor relu_backward(const Tensor& grad, const Tensor& out);
 // cond ? a : b, all three broadcast together.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 

@@ -110,6 +110,15 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
       });
 }
 
+// Linear in grad (its gradient is relu_backward(gg, out)); out gets none: the mask is piecewise
+// constant, as in where(out > 0, grad, 0), which this replaces with one pass and no temporaries.
+Tensor relu_backward(const Tensor& grad, const Tensor& out) {
+  return binary_grad(
+      BinaryOp::ReluBackward, grad, out, "relu_backward", kB, kB,
+      [](const Tensor& g, auto&, const Tensor& y, auto&) { return relu_backward(g, y); },
+      [](const Tensor& g, auto&, const Tensor& y, auto&) { return zeros_like(y).expand(g.shape()); });
+}
+
 #define MOELAB_COMPARE(fn, OP) \
   Tensor fn(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::OP, a, b, #fn); }
 MOELAB_COMPARE(eq, Eq)

@@ -23,6 +23,12 @@ Tensor dot(const Tensor& a, const Tensor& b);  // [n] . [n] -> 0-d
 // a[i] * b[j] -> [n, m] (types promote as for mul).
 Tensor outer(const Tensor& a, const Tensor& b);
 
+// torch.nn.functional.linear: input [..., in] @ weight [out, in]^T + bias [out] -> [..., out]
+// (a 1-D input gives [out]). One GEMM with the bias as its starting value (an addmm); the
+// backward writes grad_weight [out, in] and grad_input straight from GEMMs, and grad_bias as a
+// column sum, all differentiable again. Bias is optional.
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {});
+
 // torch.einsum: subscripts are letters (a-z, A-Z), "..." stands for broadcast dims. With "->" the
 // output is given; without it, it is the letters that appear once, in alphabetical order, after the
 // "..." dims. A letter repeated within one operand takes a diagonal ("ii->i"); letters missing from

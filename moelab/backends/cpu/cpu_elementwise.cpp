@@ -114,6 +114,7 @@ void binary_arith(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
       return run([](T x, T y) { return x != x ? x : y != y ? y : (x > y ? x : y); });
     case BinaryOp::Minimum:
       return run([](T x, T y) { return x != x ? x : y != y ? y : (x < y ? x : y); });
+    case BinaryOp::ReluBackward: return run([](T g, T y) { return y > T(0) ? g : T(0); });
     default: break;
   }
   MOELAB_FAIL("binary: op ", static_cast<int>(op), " is not defined for dtype ", dtype_v<T>);

@@ -76,8 +76,42 @@ void for_each_output(const Tensor& out, const Tensor& in, uint32_t mask, F&& fn)
 template <class T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
+// Sum of a dense input over its leading dims (a bias gradient: [rows, cols] -> [cols]): rows are
+// added into a block of accumulators, a vectorisable loop, where the general walk reads each column
+// with a stride. Each output still sums its elements in row order in double, in one thread, so the
+// result is the same to the bit. False when the layout is not of this form.
+template <class T>
+bool sum_leading_dims(const Tensor& out, const Tensor& in, uint32_t mask) {
+  if (!std::is_floating_point_v<T> || !in.is_contiguous() || !out.is_contiguous() || in.dim() < 2) return false;
+  int lead = 0;
+  while (lead < in.dim() && (mask >> lead & 1u)) ++lead;
+  if (lead == 0 || (mask >> lead) != 0) return false;  // reduced dims must be exactly the leading ones
+  int64_t rows = 1;
+  for (int d = 0; d < lead; ++d) rows *= in.size(d);
+  const int64_t cols = out.numel();
+  if (rows < 2 || cols < 8) return false;
+  const T* src = in.data_ptr<T>();
+  T* dst = out.data_ptr<T>();
+  constexpr int64_t kBlock = 256;
+  const int64_t grain = std::max<int64_t>(kBlock, kElementwiseGrain / rows);
+  parallel_for(0, cols, grain, [&](int64_t b, int64_t e) {
+    acc_t<T> acc[kBlock];
+    for (int64_t c0 = b; c0 < e; c0 += kBlock) {
+      const int64_t n = std::min(kBlock, e - c0);
+      for (int64_t j = 0; j < n; ++j) acc[j] = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* row = src + r * cols + c0;
+        for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
+      }
+      for (int64_t j = 0; j < n; ++j) dst[c0 + j] = static_cast<T>(acc[j]);
+    }
+  });
+  return true;
+}
+
 template <class T>
 void reduce_typed(ReduceOp op, const Tensor& out, const Tensor& in, uint32_t mask) {
+  if (op == ReduceOp::Sum && sum_leading_dims<T>(out, in, mask)) return;
   ReducedDims rd(in, mask);
   const T* src = in.data_ptr<T>();
   if (op == ReduceOp::Any || op == ReduceOp::All) {
