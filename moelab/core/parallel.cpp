@@ -1,6 +1,7 @@
 #include "moelab/core/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -123,12 +124,20 @@ std::vector<void (*)(int)>& listeners() {
 
 }  // namespace
 
-void add_num_threads_listener(void (*listener)(int)) { listeners().push_back(listener); }
+// Whether set_num_threads has been called: a listener registered after that call is told the count
+// at once (e.g. a backend first used after the program chose its thread count).
+std::atomic<bool> g_threads_set{false};
+
+void add_num_threads_listener(void (*listener)(int)) {
+  listeners().push_back(listener);
+  if (g_threads_set.load()) listener(pool().size());
+}
 
 void set_num_threads(int n) {
   MOELAB_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
-  if (n == pool().size()) return;
-  pool().resize(n);
+  const bool first = !g_threads_set.exchange(true);
+  if (n == pool().size() && !first) return;
+  if (n != pool().size()) pool().resize(n);
   for (auto* l : listeners()) l(n);
 }
 

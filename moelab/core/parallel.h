@@ -10,8 +10,9 @@ void set_num_threads(int n);  // n >= 1; the calling thread counts as one
 int get_num_threads();
 
 // Called with the new count whenever set_num_threads changes it, so that libraries with pools of
-// their own (OpenBLAS) follow moelab's setting instead of oversubscribing the machine. (Not called
-// at registration: until set_num_threads is called, each library keeps its own default.)
+// their own (OpenBLAS) follow moelab's setting instead of oversubscribing the machine. A listener
+// registered after the first set_num_threads call is called at once with the current count; until
+// set_num_threads is called, each library keeps its own default.
 void add_num_threads_listener(void (*listener)(int));
 
 // fn(chunk_begin, chunk_end) is called on disjoint chunks covering [begin, end). Exceptions thrown

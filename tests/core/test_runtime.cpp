@@ -60,3 +60,26 @@ TEST_CASE("set_num_threads also sets OpenBLAS's thread count") {
   set_num_threads(2);
   CHECK(openblas_get_num_threads() == 2);
 }
+
+namespace {
+int g_listener_calls = 0, g_listener_count = 0;
+void record_threads(int n) {
+  ++g_listener_calls;
+  g_listener_count = n;
+}
+}  // namespace
+
+TEST_CASE("runtime: a thread-count listener registered after set_num_threads hears the count at once") {
+  const int before = get_num_threads();
+  set_num_threads(1);
+  g_listener_calls = 0;
+  add_num_threads_listener(record_threads);
+  CHECK(g_listener_calls == 1);
+  CHECK(g_listener_count == 1);
+  set_num_threads(2);
+  CHECK(g_listener_calls == 2);
+  CHECK(g_listener_count == 2);
+  set_num_threads(2);  // unchanged: not called again
+  CHECK(g_listener_calls == 2);
+  set_num_threads(before);
+}
