@@ -169,3 +169,10 @@ TEST_CASE("autograd copy: copy_ into a fresh tensor carries the source's gradien
   testing::check_close(src.grad(), src.detach() * 4.0);
   CHECK_MOELAB_ERROR(src.as_strided({2}, {1}, 0), "as_strided: not differentiable");
 }
+
+TEST_CASE("elementwise grad: expm1's gradient keeps its precision for very negative inputs") {
+  Tensor x = tensor({-30.0, -20.0, -1e-8, 0.0, 3.0}).requires_grad_(true);
+  expm1(x).sum().backward();
+  Tensor expected = exp(x.detach());
+  CHECK(allclose(x.grad(), expected, 1e-14, 0.0));
+}
