@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 
 #include "checkpoint.h"
 #include "commands.h"
@@ -77,16 +78,32 @@ int run_train(const TrainOptions& options) {
   data::DataLoader loader(dataset, {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
   auto opt = make_optimizer(o, model->parameters());
   const int64_t steps_per_epoch = loader.size();
-  std::unique_ptr<optim::LRScheduler> schedule;
-  if (o.schedule == "cosine")
-    schedule = std::make_unique<optim::CosineAnnealingLR>(*opt, std::max<int64_t>(steps_per_epoch * o.epochs, 1));
-
   int64_t start_epoch = 0;
+  // The cosine schedule spans the run's epochs. Resuming with the same --epochs continues it
+  // exactly; extending a finished run starts a new cosine cycle from --lr over the added epochs.
+  bool restart_schedule = false;
   if (!o.resume.empty()) {
     model->load_state_dict(resumed.model);
     opt->load_state_dict(resumed.optimizer);
-    if (schedule) schedule->load_state_dict(resumed.scheduler);
     start_epoch = resumed.epochs_done;
+    const int64_t planned = resumed.config.at("epochs").get<int64_t>();
+    if (o.epochs != planned && o.schedule == "cosine") {
+      if (start_epoch < planned)
+        throw std::invalid_argument(o.resume + " is a run of " + std::to_string(planned) + " epochs stopped after " +
+                                    std::to_string(start_epoch) + ": resume it with --epochs " + std::to_string(planned) +
+                                    " (its cosine schedule spans that many), then extend it");
+      restart_schedule = o.epochs > start_epoch;
+    }
+  }
+  std::unique_ptr<optim::LRScheduler> schedule;
+  if (o.schedule == "cosine") {
+    const int64_t first = restart_schedule ? start_epoch : 0;
+    if (restart_schedule) {
+      for (auto& g : opt->param_groups()) g.lr = g.initial_lr = o.lr;
+      std::cout << "new cosine cycle from lr " << o.lr << " over epochs " << first + 1 << "-" << o.epochs << "\n";
+    }
+    schedule = std::make_unique<optim::CosineAnnealingLR>(*opt, std::max<int64_t>(steps_per_epoch * (o.epochs - first), 1));
+    if (!o.resume.empty() && !restart_schedule) schedule->load_state_dict(resumed.scheduler);
   }
   int64_t params = 0;
   for (const Tensor& p : model->parameters()) params += p.numel();

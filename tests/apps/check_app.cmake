@@ -50,10 +50,16 @@ expect("${eval_text}" "accuracy ${train_acc}% on 500 images" "eval matches train
 # Resume after epoch 2 of 3: only epoch 3 runs.
 run_ok(resumed ${MOELAB} train --epochs 3 --resume ${ckpt} -o ${WORK_DIR}/resumed.safetensors --progress none --threads 1 --test-limit 500)
 expect("${resumed}" "resuming .* after epoch 2" "resume")
+expect("${resumed}" "new cosine cycle from lr 0.001 over epochs 3-3" "extending a finished run restarts the schedule")
 expect("${resumed}" "epoch 3/3: train loss" "resumed epoch")
 if(resumed MATCHES "epoch [12]/3:")
   message(FATAL_ERROR "resume re-ran finished epochs:\n${resumed}")
 endif()
+
+# Resuming a finished run with the same epoch count trains nothing and re-evaluates.
+run_ok(again ${MOELAB} train --epochs 2 --resume ${ckpt} -o ${WORK_DIR}/again.safetensors --progress none --threads 1 --test-limit 500)
+expect("${again}" "nothing to train: the checkpoint already has 2 epochs" "finished run")
+expect("${again}" "test accuracy ${train_acc}% on 500 images" "finished run keeps its accuracy")
 
 # Bad input: a clear message naming the problem, a non-zero exit.
 file(WRITE ${WORK_DIR}/broken.safetensors "not a checkpoint")
