@@ -57,3 +57,4 @@
 #include "moelab/nn/serialization.h"
 #include "moelab/nn/transformer.h"
 #include "moelab/nn/utils/clip_grad.h"
+#include "moelab/moe/aux_losses.h"
