@@ -58,3 +58,5 @@
 #include "moelab/nn/transformer.h"
 #include "moelab/nn/utils/clip_grad.h"
 #include "moelab/moe/aux_losses.h"
+#include "moelab/moe/dispatch.h"
+#include "moelab/moe/grouped_gemm.h"
