@@ -1,7 +1,12 @@
 #include "moelab/moe/dispatch.h"
 
-#include "moelab/autograd/grad_mode.h"
+#include <algorithm>
+#include <cstring>
+
+#include "moelab/autograd/function.h"
 #include "moelab/core/error.h"
+#include "moelab/core/parallel.h"
+#include "moelab/ops/reduce.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/indexing.h"
@@ -83,7 +88,32 @@ Tensor dispatch(const Tensor& x, const DispatchPlan& plan) {
   MOELAB_CHECK(x.defined(), "dispatch: x is undefined");
   MOELAB_CHECK(x.dim() == 2 && x.size(0) == plan.num_tokens, "dispatch: x must be [T, d] with T = ", plan.num_tokens,
                " tokens of the plan, got shape ", x.shape());
-  return index_select(x, 0, plan.token_of);
+  MOELAB_CHECK(is_floating(x.dtype()), "dispatch: x must be floating, got ", x.dtype());
+  const int64_t N = plan.num_rows(), d = x.size(1);
+  Tensor out;
+  {
+    // Row r is a copy of x[token_of[r]]; rows are independent, so any split over threads is exact.
+    autograd::NoGradGuard no_grad;
+    const Tensor xc = x.contiguous();
+    out = make_empty({N, d}, x.dtype());
+    const int64_t* token_of = plan.token_of.data_ptr<int64_t>();
+    const int64_t bytes = d * static_cast<int64_t>(x.element_size());
+    const char* px = static_cast<const char*>(xc.raw_data());
+    char* po = static_cast<char*>(out.raw_data());
+    if (bytes > 0)
+      parallel_for(0, N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, d)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          std::memcpy(po + r * bytes, px + token_of[r] * bytes, static_cast<size_t>(bytes));
+      });
+  }
+  if (autograd::needs_grad({&x}))
+    // d x[t] = sum of the gradients of t's rows: combine with unit weights (differentiable in turn).
+    autograd::record_op("dispatch", {&x}, {&out}, {},
+                        [plan](autograd::FunctionNode::Context&, const std::vector<Tensor>& g) {
+                          const Tensor ones_w = ones({plan.num_tokens, plan.top_k}, g[0].dtype());
+                          return std::vector<Tensor>{combine(g[0], ones_w, plan, plan.num_tokens)};
+                        });
+  return out;
 }
 
 Tensor combine(const Tensor& y, const Tensor& weights, const DispatchPlan& plan, int64_t num_tokens) {
@@ -98,11 +128,56 @@ Tensor combine(const Tensor& y, const Tensor& weights, const DispatchPlan& plan,
                "combine: weights must be [T, k] = [", plan.num_tokens, ", ", plan.top_k, "], got shape ",
                weights.shape());
   MOELAB_CHECK(is_floating(weights.dtype()), "combine: weights must be floating, got ", weights.dtype());
-  // Each row's weight, then one weighted scatter-add of the rows into token order (index_add sums
-  // collisions in a fixed order, so the result is deterministic whatever the thread count).
-  const Tensor w_rows = index_select(weights.to(y.dtype()).reshape({-1}), 0, plan.order);
-  const Tensor scaled = y * w_rows.unsqueeze(1);
-  return index_add(zeros({num_tokens, y.size(1)}, TensorOptions(y.dtype(), y.device())), 0, plan.token_of, scaled);
+  const int64_t T = num_tokens, k = plan.top_k, d = y.size(1);
+  const Tensor w = weights.to(y.dtype());
+  Tensor out;
+  {
+    // Forward: per token, a weighted sum of its kept rows (a gather, so no write collisions and a
+    // fixed summation order whatever the thread count).
+    autograd::NoGradGuard no_grad;
+    const Tensor yc = y.contiguous(), wc = w.contiguous();
+    out = make_empty({T, d}, y.dtype());
+    const int64_t* row_of = plan.row_of.data_ptr<int64_t>();
+    visit_dtype<DTypes::Float>(y.dtype(), "combine", [&]<class S>() {
+      const S* py = yc.data_ptr<S>();
+      const S* pw = wc.data_ptr<S>();
+      S* po = out.data_ptr<S>();
+      const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, k * d));
+      parallel_for(0, T, grain, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          S* o = po + t * d;
+          for (int64_t i = 0; i < d; ++i) o[i] = S(0);
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t r = row_of[t * k + j];
+            if (r < 0) continue;
+            const S a = pw[t * k + j];
+            const S* yr = py + r * d;
+            for (int64_t i = 0; i < d; ++i) o[i] += a * yr[i];
+          }
+        }
+      });
+    });
+  }
+  if (autograd::needs_grad({&y, &w})) {
+    // d y[r] = w[slot r] * g[token r]; d w[t, j] = <g[t], y[row_of[t, j]]> (0 for a dropped slot).
+    // Written with differentiable ops, so gradients of any order follow.
+    const int64_t S_ = T * k;
+    autograd::record_op(
+        "combine", {&y, &w}, {&out}, {autograd::SavedVariable(y, false), autograd::SavedVariable(w, false)},
+        [plan, T, k, S_](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+          const Tensor g_rows = dispatch(g[0], plan);
+          Tensor gy, gw;
+          if (c.needs_input_grad(0))
+            gy = g_rows * index_select(c.saved(1).reshape({-1}), 0, plan.order).unsqueeze(1);
+          if (c.needs_input_grad(1)) {
+            const Tensor dots = (g_rows * c.saved(0)).sum(1);
+            gw = index_add(zeros({S_}, TensorOptions(dots.dtype(), dots.device())), 0, plan.order, dots)
+                     .reshape({T, k});
+          }
+          return std::vector<Tensor>{gy, gw};
+        });
+  }
+  return out;
 }
 
 }  // namespace moelab::moe

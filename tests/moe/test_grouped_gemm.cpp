@@ -117,3 +117,22 @@ TEST_CASE("moe grouped_matmul: errors") {
   CHECK_MOELAB_ERROR(moe::indirect_matmul(x, w, from_vector(std::vector<int64_t>{0, 1, 2, 0, 1}, {5})),
                      "out of range");
 }
+
+TEST_CASE("moe grouped_matmul: the same bits on one thread and on several") {
+  manual_seed(21);
+  const int64_t T = 512, k = 2, E = 16, d = 64, f = 32;  // small experts: spread over the pool
+  const Tensor x = randn({T, d}), W = randn({E, d, f}), w = rand({T, k});
+  const Tensor ids = randint(0, E, {T, k});
+  auto run = [&] {
+    const moe::DispatchPlan plan = moe::plan_dispatch(ids, E);
+    const Tensor h = moe::grouped_matmul(moe::dispatch(x, plan), W, plan.offsets_cpu);
+    return moe::combine(h, w, plan, T);
+  };
+  const int saved = get_num_threads();
+  set_num_threads(1);
+  const Tensor one = run();
+  set_num_threads(2);
+  const Tensor two = run();
+  set_num_threads(saved);
+  check_equal(one, two);
+}
