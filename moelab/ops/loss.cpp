@@ -174,9 +174,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, std::string_view
   return cross_entropy(input, target, Tensor(), -100, reduction, 0.0);
 }
 
-namespace {
-
-void check_same_shape(const Tensor& input, const Tensor& target, const char* op) {
+void detail::check_same_shape_floating(const Tensor& input, const Tensor& target, const char* op) {
   detail::check_defined(input, op);
   detail::check_defined(target, op, "target");
   detail::check_same_device({&input, &target}, op);
@@ -185,6 +183,8 @@ void check_same_shape(const Tensor& input, const Tensor& target, const char* op)
   detail::check_floating(input, op);
   MOELAB_CHECK(is_floating(target.dtype()), op, ": target must be floating, got ", target.dtype());
 }
+
+namespace {
 
 void check_broadcasts_to(const Tensor& t, const Tensor& input, const char* op, const char* arg) {
   if (!t.defined()) return;
@@ -204,7 +204,7 @@ Tensor clamped_log(const Tensor& z) { return clamp(log(z), -100.0, std::nullopt)
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
                             std::string_view reduction) {
   const char* op = "binary_cross_entropy";
-  check_same_shape(input, target, op);
+  detail::check_same_shape_floating(input, target, op);
   check_broadcasts_to(weight, input, op, "weight");
   check_reduction(reduction, op);
   if (input.numel() > 0) {
@@ -243,7 +243,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         std::string_view reduction, const Tensor& pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
-  check_same_shape(input, target, op);
+  detail::check_same_shape_floating(input, target, op);
   check_broadcasts_to(weight, input, op, "weight");
   check_broadcasts_to(pos_weight, input, op, "pos_weight");
   check_reduction(reduction, op);
@@ -258,7 +258,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 Tensor kl_div(const Tensor& input, const Tensor& target, std::string_view reduction, bool log_target) {
   const char* op = "kl_div";
-  check_same_shape(input, target, op);
+  detail::check_same_shape_floating(input, target, op);
   MOELAB_CHECK(reduction == "mean" || reduction == "sum" || reduction == "none" || reduction == "batchmean", op,
                ": reduction must be \"mean\", \"batchmean\", \"sum\" or \"none\", got \"", reduction, "\"");
   Tensor loss;

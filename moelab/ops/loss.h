@@ -94,6 +94,8 @@ Tensor info_nce(const Tensor& query, const Tensor& positive_key, const Tensor& n
 namespace detail {
 // Applies "mean", "sum" or "none" to elementwise losses; any other string throws naming op.
 Tensor reduce_loss(const Tensor& loss, std::string_view reduction, const char* op);
+// input and target defined, on one device, of the same shape, both floating; else an Error naming op.
+void check_same_shape_floating(const Tensor& input, const Tensor& target, const char* op);
 }  // namespace detail
 
 }  // namespace moelab

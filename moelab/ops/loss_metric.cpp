@@ -14,16 +14,6 @@
 namespace moelab {
 namespace {
 
-void check_regression(const Tensor& input, const Tensor& target, const char* op) {
-  detail::check_defined(input, op);
-  detail::check_defined(target, op, "target");
-  detail::check_same_device({&input, &target}, op);
-  MOELAB_CHECK(input.shape() == target.shape(), op, ": input ", input.shape(), " and target ", target.shape(),
-               " differ in shape");
-  detail::check_floating(input, op);
-  MOELAB_CHECK(is_floating(target.dtype()), op, ": target must be floating, got ", target.dtype());
-}
-
 // smooth_l1 with beta > 0: 0.5 d^2 / beta below beta, |d| - 0.5 beta above (continuous in value
 // and slope at |d| = beta). Huber is beta * smooth_l1 with beta = delta.
 Tensor smooth_l1_elementwise(const Tensor& d, double beta) {
@@ -34,24 +24,24 @@ Tensor smooth_l1_elementwise(const Tensor& d, double beta) {
 }  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
-  check_regression(input, target, "mse_loss");
+  detail::check_same_shape_floating(input, target, "mse_loss");
   return detail::reduce_loss(square(input - target), reduction, "mse_loss");
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
-  check_regression(input, target, "l1_loss");
+  detail::check_same_shape_floating(input, target, "l1_loss");
   return detail::reduce_loss(abs(input - target), reduction, "l1_loss");
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction, double beta) {
-  check_regression(input, target, "smooth_l1_loss");
+  detail::check_same_shape_floating(input, target, "smooth_l1_loss");
   MOELAB_CHECK(beta >= 0, "smooth_l1_loss: beta must be >= 0, got ", beta);
   Tensor d = input - target;
   return detail::reduce_loss(beta == 0 ? abs(d) : smooth_l1_elementwise(d, beta), reduction, "smooth_l1_loss");
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, std::string_view reduction, double delta) {
-  check_regression(input, target, "huber_loss");
+  detail::check_same_shape_floating(input, target, "huber_loss");
   MOELAB_CHECK(delta > 0, "huber_loss: delta must be > 0, got ", delta);
   Tensor d = input - target;
   Tensor z = abs(d);
