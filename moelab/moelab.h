@@ -60,3 +60,4 @@
 #include "moelab/moe/aux_losses.h"
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
+#include "moelab/moe/router.h"
