@@ -58,6 +58,7 @@
 #include "moelab/nn/transformer.h"
 #include "moelab/nn/utils/clip_grad.h"
 #include "moelab/moe/aux_losses.h"
+#include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
