@@ -62,3 +62,6 @@
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
+#include "moelab/moe/router_expert_choice.h"
+#include "moelab/moe/router_hash.h"
+#include "moelab/moe/router_noisy.h"
