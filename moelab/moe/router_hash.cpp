@@ -36,7 +36,7 @@ void check_table(const Tensor& t, int64_t k, int64_t E, const char* fn) {
   MOELAB_CHECK(t.defined() && t.dim() == 2 && t.size(1) == k && t.size(0) > 0, fn,
                ": table must be [vocab_size > 0, k = ", k, "], got ", t.defined() ? t.shape() : Shape{});
   MOELAB_CHECK(t.dtype() == kI64, fn, ": table must be i64, got ", t.dtype());
-  Tensor c = t.contiguous();
+  Tensor c = t.to(kCPU).contiguous();
   const int64_t* p = c.data_ptr<int64_t>();
   for (int64_t r = 0; r < c.size(0); ++r) {
     for (int64_t j = 0; j < k; ++j) {
@@ -64,7 +64,7 @@ HashRouter::HashRouter(const RouterOptions& opts, const HashRouterOptions& hash_
 
 void HashRouter::set_table(const Tensor& table) {
   check_table(table, opts_.top_k, opts_.num_experts, "HashRouter::set_table");
-  table_ = table.contiguous().clone();
+  table_ = table.to(kCPU).contiguous().clone();
   hopts_.vocab_size = table_.size(0);
 }
 
@@ -95,13 +95,15 @@ RoutingDecision HashRouter::route_ids(const Tensor& token_ids) {
                token_ids.defined() ? token_ids.shape() : Shape{});
   MOELAB_CHECK(token_ids.dtype() == kI64, fn, ": token_ids must be i64, got ", token_ids.dtype(), " (shape ",
                token_ids.shape(), ")");
+  MOELAB_CHECK(token_ids.device().is_cpu(), fn, ": token_ids must be on the CPU, got ", token_ids.device());
   const int64_t T = token_ids.size(0), k = opts_.top_k;
   Tensor src = token_ids.contiguous();
   const int64_t* in = src.data_ptr<int64_t>();
   Tensor ids = empty({T, k}, kI64);
   int64_t* p = ids.data_ptr<int64_t>();
   const int64_t V = table_.defined() ? table_.size(0) : 0;
-  const int64_t* tab = table_.defined() ? table_.data_ptr<int64_t>() : nullptr;
+  const Tensor table = table_.defined() ? table_.to(kCPU).contiguous() : Tensor();
+  const int64_t* tab = table.defined() ? table.data_ptr<int64_t>() : nullptr;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t v = in[t];
     if (tab) {
