@@ -62,3 +62,7 @@
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
+#include "moelab/moe/router_cosine.h"
+#include "moelab/moe/router_dense_to_sparse.h"
+#include "moelab/moe/router_sigmoid_bias.h"
+#include "moelab/moe/router_top_p.h"
