@@ -187,3 +187,15 @@ TEST_CASE("moe router sigmoid-bias: bad options and inputs are errors") {
   CHECK_MOELAB_ERROR(r(randn({3, 5})), "d_model = 4");
   CHECK_MOELAB_ERROR(r(ones({3, 4}, kI64)), "floating");
 }
+
+TEST_CASE("moe router sigmoid-bias: the docs example runs and the bias moves against the load") {
+  moe::RouterOptions o{.d_model = 16, .num_experts = 8, .top_k = 2};
+  moe::SigmoidBiasRouter router(o, {.n_group = 4, .topk_group = 2, .routed_scaling_factor = 2.5});
+  router.train();
+  Tensor x = randn({32, 16});
+  moe::RoutingDecision d = router(x);
+  check_close(sum(d.weights, {1}), full({32}, 2.5f), 1e-5, 1e-5);
+  Tensor c = router.expert_counts().clone();
+  router.update_bias(1e-3);
+  check_close(router.e_score_correction_bias(), (sign(mean(c) - c) * 1e-3).to(kF32), 1e-6, 1e-9);
+}
