@@ -172,6 +172,12 @@ TEST_CASE("moe router sigmoid-bias: ties go to the lowest expert and group") {
   // Groups 2 and 3 lead, so experts 4..7 are the only candidates.
   set(r, "e_score_correction_bias", tensor({0.0f, 0.0f, 0.0f, 0.0f, 0.1f, 0.1f, 0.2f, 0.0f}));
   check_equal(r(ones({1, 2})).expert_ids, from_vector(std::vector<int64_t>{6, 4, 5}, {1, 3}));
+  // Masked groups are -inf (DeepSeek-V3's code): a negative biased score in the kept group still
+  // beats every expert of a dropped group.
+  SigmoidBiasRouter neg(opts(2, 8, 2), sbo(4, 1));
+  set(neg, "weight", zeros({8, 2}));
+  set(neg, "e_score_correction_bias", tensor({1.0f, -0.9f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}));
+  check_equal(neg(ones({1, 2})).expert_ids, from_vector(std::vector<int64_t>{0, 1}, {1, 2}));
 }
 
 TEST_CASE("moe router sigmoid-bias: bad options and inputs are errors") {
