@@ -146,6 +146,13 @@ TEST_CASE("moe router dense-to-sparse: learnable tau, non-contiguous tokens, no 
   CHECK_FALSE(n.tensor_slot("bias").defined());
   check_close(n(xt).logits, linear(xt, n.weight()), 1e-6, 1e-7);
   CHECK(r(zeros({0, 4})).weights.shape() == Shape{0, 2});
+  // Ties (a uniform gate) go to the lowest expert indices.
+  DenseToSparseGate u(opts(4, 5, 3), dso(GateActivation::kTanh, false, /*renorm=*/true));
+  set(u, "weight", zeros({5, 4}));
+  set(u, "bias", zeros({5}));
+  auto du = u(xt);
+  check_equal(du.expert_ids, from_vector(std::vector<int64_t>{0, 1, 2}, {1, 3}).expand({6, 3}).contiguous());
+  check_close(du.weights, full({6, 3}, 1.0f / 3.0f), 1e-6, 1e-7);
 }
 
 TEST_CASE("moe router dense-to-sparse: bad options and inputs are errors") {
