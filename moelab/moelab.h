@@ -61,5 +61,6 @@
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
+#include "moelab/moe/moe_conv.h"
 #include "moelab/moe/router.h"
 #include "moelab/moe/router_gshard.h"
