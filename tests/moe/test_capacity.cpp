@@ -123,6 +123,13 @@ TEST_CASE("moe capacity: capacity formulas of Megatron, DeepSpeed and Tutel/fair
   o.formula = CapacityFormula::kMegatron;
   CHECK(moe::expert_capacity(o, 10, 2, 4) == 5);  // ceil(20 / 4)
   CHECK(moe::expert_capacity(o, 0, 2, 4) == 0);
+  // fp32 rounding: DeepSpeed's torch.ceil((25 / 4) * torch.tensor(1.2 * 2)) is 16, Megatron's
+  // math.ceil((50 / 4) * 1.2) is 15 (values from PyTorch 1.13).
+  o.factor = 1.2;
+  CHECK(moe::expert_capacity(o, 25, 2, 4) == 15);
+  o.formula = CapacityFormula::kDeepSpeed;
+  CHECK(moe::expert_capacity(o, 25, 2, 4) == 16);
+  CHECK(moe::expert_capacity(o, 35, 2, 3) == 29);
 }
 
 TEST_CASE("moe capacity: invariants for every drop policy") {

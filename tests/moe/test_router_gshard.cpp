@@ -120,6 +120,11 @@ TEST_CASE("moe gshard: invariants of the top-2 placement") {
     Tensor s = sum(d.weights, {1});
     check_close(s, any(d.kept, {1}).to(kF64), 1e-12, 1e-12);
   }
+  // Empty batch.
+  RoutingDecision empty = moe::gshard_top2_gating(zeros({0, 4}), 1.0, GShardOptions{});
+  CHECK(empty.expert_ids.shape() == Shape{0, 2});
+  CHECK(empty.weights.shape() == Shape{0, 2});
+  CHECK(empty.losses.at("load_balancing").item<float>() == 0.0f);
   // A large enough capacity drops nothing.
   GShardOptions o;
   Tensor logits = randn({10, 4}, kF64, &g);
