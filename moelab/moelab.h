@@ -62,3 +62,5 @@
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
+#include "moelab/moe/svg_plot.h"
+#include "moelab/moe/telemetry.h"
