@@ -315,7 +315,9 @@ RoutingTelemetry RoutingTelemetry::parse_json(const std::string& text, const std
     const auto E = get_field<int64_t>(jl, "num_experts", where);
     MOELAB_CHECK(!t.has_layer(name), "RoutingTelemetry::from_json: ", source, ": layer '", name, "' appears twice");
     Layer& l = t.layer_for(name, E, "RoutingTelemetry::from_json");
-    for (const auto& je : get_field<nlohmann::json>(jl, "history", where)) {
+    const auto history = get_field<nlohmann::json>(jl, "history", where);
+    MOELAB_CHECK(history.is_array(), "RoutingTelemetry::from_json: ", where, ": \"history\" must be an array");
+    for (const auto& je : history) {
       Entry e;
       e.step = get_field<int64_t>(je, "step", where);
       RoutingStats& s = e.stats;

@@ -293,6 +293,11 @@ TEST_CASE("moe telemetry: JSON round trip and CSV") {
   CHECK_MOELAB_ERROR(RoutingTelemetry::parse_json(R"({"format":"moelab.routing_telemetry","version":1,"layers":[)"
                                                   R"({"name":"x","num_experts":3,"history":[],"class_counts":[[1,2]]}]})"),
                      "class_counts rows must have 3 entries");
+  CHECK_MOELAB_ERROR(RoutingTelemetry::parse_json(R"({"format":"moelab.routing_telemetry","version":1,"layers":[)"
+                                                  R"({"name":"x","num_experts":3,"history":5}]})"),
+                     "\"history\" must be an array");
+  CHECK_MOELAB_ERROR(RoutingTelemetry::parse_json(R"({"format":"moelab.routing_telemetry","version":2,"layers":[]})"),
+                     "unsupported version 2");
 }
 
 TEST_CASE("moe telemetry: SVG load plot and heatmap are well-formed") {
