@@ -9,6 +9,7 @@
 #include <numeric>
 #include <ostream>
 #include <sstream>
+#include <tuple>
 
 #include "moelab/autograd/autograd.h"
 #include "moelab/core/error.h"
@@ -53,6 +54,40 @@ std::pair<int64_t, int64_t> check_decision(const RoutingDecision& d, int64_t E, 
 // The ids of the kept slots, 1-d.
 Tensor kept_ids(const RoutingDecision& d) {
   return d.kept.defined() ? masked_select(d.expert_ids, d.kept) : d.expert_ids.reshape({-1});
+}
+
+// Sums over tokens of: the entropy of the row normalised to sum 1 (-sum q log q with q = p / S is
+// log S - sum(p log p) / S; 0 * log 0 = 0), p(1) - p(2), and p(kk) - p(kk+1), p(i) the row's i-th
+// largest value (a missing (kk+1)-th counts 0). One pass over a contiguous copy-free view when
+// probs is contiguous; the kk+1 largest are kept by insertion (kk is small next to E).
+std::tuple<double, double, double> entropy_and_margins(const Tensor& probs, int64_t kk) {
+  const Tensor p = probs.to(kCPU).contiguous();
+  const int64_t rows = p.size(0), E = p.size(1), m = std::min(kk + 1, E);
+  double ent = 0, top1 = 0, topk_gap = 0;
+  std::vector<double> best(static_cast<size_t>(m + 1));
+  visit_dtype<DTypes::Float>(p.dtype(), "routing_stats", [&]<class T>() {
+    const T* row = p.data_ptr<T>();
+    for (int64_t t = 0; t < rows; ++t, row += E) {
+      double sum = 0, plogp = 0;
+      int64_t n = 0;  // values held in best[0..n), descending
+      for (int64_t e = 0; e < E; ++e) {
+        const double v = static_cast<double>(row[e]);
+        sum += v;
+        if (v > 0) plogp += v * std::log(v);
+        if (n < m || v > best[static_cast<size_t>(n - 1)]) {
+          int64_t i = n < m ? n++ : m - 1;
+          for (; i > 0 && best[static_cast<size_t>(i - 1)] < v; --i)
+            best[static_cast<size_t>(i)] = best[static_cast<size_t>(i - 1)];
+          best[static_cast<size_t>(i)] = v;
+        }
+      }
+      if (sum > 0) ent += std::log(sum) - plogp / sum;
+      auto at = [&](int64_t i) { return i < m ? best[static_cast<size_t>(i)] : 0.0; };
+      top1 += at(0) - at(1);
+      topk_gap += at(kk - 1) - at(kk);
+    }
+  });
+  return {ent, top1, topk_gap};
 }
 
 std::string fmt_double(double v) {
@@ -136,20 +171,11 @@ RoutingStats routing_stats(const RoutingDecision& d, int64_t num_experts) {
     const int64_t with_slot = sum(any(d.kept, {1})).item<int64_t>();
     s.tokens_dropped_fraction = static_cast<double>(T - with_slot) / static_cast<double>(T);
   }
-  const Tensor p = d.probs.detach().to(kF64);
-  // Entropy of each row normalised to sum 1; 0 * log(0) = 0 through the clamp.
-  const Tensor q = p / clamp(sum(p, {1}, true), 1e-300, std::nullopt);
-  s.mean_entropy = -sum(q * log(clamp(q, 1e-300, std::nullopt))).item<double>() / static_cast<double>(T);
-  // Margins from the k+1 largest probabilities; a missing (k+1)-th counts as probability 0.
-  const int64_t kk = std::min(k, E);
-  const Tensor v = std::get<0>(topk(p, std::min(kk + 1, E), 1));
-  auto margin = [&](int64_t i) {
-    const Tensor hi = v.select(1, i);
-    const Tensor gap = i + 1 < v.size(1) ? hi - v.select(1, i + 1) : hi;
-    return sum(gap).item<double>() / static_cast<double>(T);
-  };
-  s.mean_top1_margin = margin(0);
-  s.mean_topk_margin = margin(kk - 1);
+  // Entropy and margins in one pass over the [T, E] probabilities (no temporaries).
+  const auto [ent, top1, topk_gap] = entropy_and_margins(d.probs, std::min(k, E));
+  s.mean_entropy = ent / static_cast<double>(T);
+  s.mean_top1_margin = top1 / static_cast<double>(T);
+  s.mean_topk_margin = topk_gap / static_cast<double>(T);
   return s;
 }
 
