@@ -205,6 +205,18 @@ TEST_CASE("moe telemetry: empty batch, non-contiguous tensors and a real router"
   CHECK(rs.mean_entropy < std::log(6.0));
   CHECK(rs.mean_top1_margin > 0);
   CHECK(rs.load_imbalance >= 1.0);
+  // Entropy and margins agree with the same quantities computed with tensor ops.
+  for (int64_t kk : {1, 3, 6}) {
+    const Tensor probs = softmax(randn({7, 200}, kF64), 0).t();  // [200, 7], non-contiguous
+    REQUIRE_FALSE(probs.is_contiguous());
+    const auto [vals, idx] = topk(probs, kk, 1);
+    const RoutingStats st = moe::routing_stats(decision(idx, ones({200, kk}, kBool), probs), 7);
+    const Tensor sorted = std::get<0>(sort(probs, 1, /*descending=*/true));
+    const Tensor next = kk < 7 ? sorted.select(1, kk) : zeros({200}, kF64);
+    CHECK(st.mean_entropy == doctest::Approx(-sum(probs * log(probs)).item<double>() / 200).epsilon(1e-12));
+    CHECK(st.mean_top1_margin == doctest::Approx(mean(sorted.select(1, 0) - sorted.select(1, 1)).item<double>()).epsilon(1e-12));
+    CHECK(st.mean_topk_margin == doctest::Approx(mean(sorted.select(1, kk - 1) - next).item<double>()).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("moe telemetry: bad decisions are rejected") {
