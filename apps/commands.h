@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "models.h"
 #include "progress.h"
@@ -36,7 +37,18 @@ struct EvalOptions {
   bool json = false;
 };
 
+struct PlotOptions {
+  std::string kind;       // load | heatmap
+  std::string telemetry;  // routing telemetry JSON (moe::RoutingTelemetry::to_json)
+  std::string layer;      // empty: the file's only layer
+  std::string output;
+  bool counts = false;    // raw counts instead of shares
+  std::vector<std::string> class_names;  // heatmap row labels
+  std::string title;
+};
+
 int run_train(const TrainOptions& options);
 int run_eval(const EvalOptions& options);
+int run_plot(const PlotOptions& options);
 
 }  // namespace moelab::app

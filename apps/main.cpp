@@ -1,6 +1,7 @@
 // moelab: train and evaluate models on Fashion-MNIST from the command line.
 //   moelab train [--model cnn|mlp] [--epochs N] ...   trains, evaluates, saves a checkpoint
 //   moelab eval CHECKPOINT                            evaluates a checkpoint on the test set
+//   moelab plot load|heatmap TELEMETRY.json           SVG plots of MoE routing telemetry
 #include <CLI/CLI.hpp>
 
 #include <exception>
@@ -49,11 +50,32 @@ int main(int argc, char** argv) {
   e->add_option("--threads", eval.threads, "Threads for compute (0: all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
   e->add_flag("--json", eval.json, "Print the result as one JSON object");
 
+  PlotOptions plot;
+  CLI::App* p = app.add_subcommand("plot", "Plot MoE routing telemetry (a JSON file written by training) as SVG");
+  p->require_subcommand(1);
+  CLI::App* pl = p->add_subcommand("load", "Expert load over training steps: one line per expert (share of kept slots)");
+  CLI::App* ph = p->add_subcommand("heatmap", "Class x expert heatmap of kept slots (each class's row as shares)");
+  for (CLI::App* sub : {pl, ph}) {
+    const bool load = sub == pl;
+    sub->add_option("telemetry", plot.telemetry, "Routing telemetry JSON")->required()->check(CLI::ExistingFile);
+    sub->add_option("--layer", plot.layer, "MoE layer to plot (may be left out when the file has one layer)");
+    sub->add_option("--output,-o", plot.output, "SVG file to write")->default_str(load ? "load.svg" : "heatmap.svg");
+    sub->add_flag("--counts", plot.counts,
+                  load ? "Plot kept-slot counts instead of each expert's share" : "Colour raw counts instead of row shares");
+    sub->add_option("--title", plot.title, "Plot title (default: names the layer)");
+    if (!load) sub->add_option("--class-names", plot.class_names, "Row labels, one per class (comma-separated)")->delimiter(',');
+  }
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (t->parsed()) {
       train.progress = parse_progress_style(progress);
       return run_train(train);
+    }
+    if (p->parsed()) {
+      plot.kind = pl->parsed() ? "load" : "heatmap";
+      if (plot.output.empty()) plot.output = plot.kind + ".svg";
+      return run_plot(plot);
     }
     return run_eval(eval);
   } catch (const moelab::Error& err) {

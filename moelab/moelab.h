@@ -71,3 +71,5 @@
 #include "moelab/moe/router_noisy.h"
 #include "moelab/moe/router_sigmoid_bias.h"
 #include "moelab/moe/router_top_p.h"
+#include "moelab/moe/svg_plot.h"
+#include "moelab/moe/telemetry.h"
