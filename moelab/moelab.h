@@ -60,5 +60,8 @@
 #include "moelab/moe/aux_losses.h"
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
+#include "moelab/moe/experts.h"
 #include "moelab/moe/grouped_gemm.h"
+#include "moelab/moe/moe_block.h"
+#include "moelab/moe/moe_layer.h"
 #include "moelab/moe/router.h"
