@@ -1,6 +1,8 @@
 #include "moelab/moe/experts.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "moelab/autograd/function.h"
 #include "moelab/core/error.h"
@@ -33,28 +35,96 @@ inline T sigmoid_of(T v) {
   return T(1) / (T(1) + std::exp(-v));
 }
 
-// The fused backward: ga = g * b * s * (1 + a (1 - s)), gb = g * a * s, s = sigmoid(a); one pass.
+// The element loops (f64: plain loops over std::exp).
+template <class T>
+void swiglu_rows(const T* a, const T* b, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * sigmoid_of(a[i]) * b[i];
+}
+
+// ga = g * b * s * (1 + a (1 - s)), gb = g * a * s, s = sigmoid(a).
+template <class T>
+void swiglu_grad_rows(const T* g, const T* a, const T* b, T* ga, T* gb, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = sigmoid_of(a[i]);
+    ga[i] = g[i] * b[i] * s * (T(1) + a[i] * (T(1) - s));
+    gb[i] = g[i] * a[i] * s;
+  }
+}
+
+// f32: four lanes at a time (GCC/Clang vector extensions; SSE2 is the x86-64 baseline). The
+// sigmoid uses Cephes' expf (range reduction by ln 2, degree-6 polynomial, relative error ~2e-7 on
+// the clamped range): std::exp keeps loops scalar, and the gate would then cost ~10% of an MoE
+// layer's training step.
+using F4 = float __attribute__((vector_size(16)));
+using I4 = int32_t __attribute__((vector_size(16)));
+
+inline F4 load4(const float* p) {
+  F4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store4(float* p, F4 v) { std::memcpy(p, &v, sizeof v); }
+
+inline F4 sigmoid4(F4 v) {
+  const F4 lo = {-87.0f, -87.0f, -87.0f, -87.0f}, hi = {88.0f, 88.0f, 88.0f, 88.0f};
+  F4 x = -v;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  const F4 n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
+  const F4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  F4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const F4 e = (p * r * r + r + 1.0f) * reinterpret_cast<F4>((__builtin_convertvector(n, I4) + 127) << 23);
+  return 1.0f / (1.0f + e);
+}
+inline float sigmoid1(float v) { return sigmoid4(F4{v, v, v, v})[0]; }  // the same numbers for the tail
+
+template <>
+void swiglu_rows<float>(const float* a, const float* b, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const F4 va = load4(a + i);
+    store4(out + i, va * sigmoid4(va) * load4(b + i));
+  }
+  for (; i < n; ++i) out[i] = a[i] * sigmoid1(a[i]) * b[i];
+}
+
+template <>
+void swiglu_grad_rows<float>(const float* g, const float* a, const float* b, float* ga, float* gb, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const F4 vg = load4(g + i), va = load4(a + i), s = sigmoid4(va);
+    store4(ga + i, vg * load4(b + i) * s * (1.0f + va * (1.0f - s)));
+    store4(gb + i, vg * va * s);
+  }
+  for (; i < n; ++i) {
+    const float s = sigmoid1(a[i]);
+    ga[i] = g[i] * b[i] * s * (1.0f + a[i] * (1.0f - s));
+    gb[i] = g[i] * a[i] * s;
+  }
+}
+
+// The fused one-pass backward (both gradients are computed; one is dropped when not needed).
 std::vector<Tensor> swiglu_backward_fused(const Tensor& g_in, const Tensor& a_in, const Tensor& b_in, bool need_a,
                                           bool need_b) {
   autograd::NoGradGuard no_grad;
   const Tensor g = g_in.contiguous(), a = a_in.contiguous(), b = b_in.contiguous();
-  Tensor ga = need_a ? make_empty(a.shape(), a.dtype()) : Tensor();
-  Tensor gb = need_b ? make_empty(a.shape(), a.dtype()) : Tensor();
+  Tensor ga = make_empty(a.shape(), a.dtype());
+  Tensor gb = make_empty(a.shape(), a.dtype());
   visit_dtype<DTypes::Float>(a.dtype(), "swiglu", [&]<class T>() {
     const T* pg = g.data_ptr<T>();
     const T* pa = a.data_ptr<T>();
     const T* pb = b.data_ptr<T>();
-    T* pga = need_a ? ga.data_ptr<T>() : nullptr;
-    T* pgb = need_b ? gb.data_ptr<T>() : nullptr;
-    for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const T s = sigmoid_of(pa[i]);
-        if (pga) pga[i] = pg[i] * pb[i] * s * (T(1) + pa[i] * (T(1) - s));
-        if (pgb) pgb[i] = pg[i] * pa[i] * s;
-      }
+    T* pga = ga.data_ptr<T>();
+    T* pgb = gb.data_ptr<T>();
+    for_chunks(a.numel(), [=](int64_t i0, int64_t i1) {
+      swiglu_grad_rows<T>(pg + i0, pa + i0, pb + i0, pga + i0, pgb + i0, i1 - i0);
     });
   });
-  return {ga, gb};
+  return {need_a ? ga : Tensor(), need_b ? gb : Tensor()};
 }
 
 }  // namespace
@@ -75,9 +145,7 @@ Tensor swiglu(const Tensor& a, const Tensor& b) {
       const T* pa = ac.data_ptr<T>();
       const T* pb = bc.data_ptr<T>();
       T* po = out.data_ptr<T>();
-      for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] * sigmoid_of(pa[i]) * pb[i];
-      });
+      for_chunks(a.numel(), [=](int64_t i0, int64_t i1) { swiglu_rows<T>(pa + i0, pb + i0, po + i0, i1 - i0); });
     });
   }
   if (autograd::needs_grad({&a, &b}))
