@@ -65,11 +65,18 @@ inline F4 load4(const float* p) {
 }
 inline void store4(float* p, F4 v) { std::memcpy(p, &v, sizeof v); }
 
+// Lanes of x outside [lo, hi] replaced by the bound (bitwise selects: GCC and Clang alike).
+inline F4 clamp4(F4 x, float lo, float hi) {
+  const F4 l = F4{} + lo, h = F4{} + hi;
+  const I4 below = x < l, above = x > h;  // -1 in the lanes where true
+  I4 xi = reinterpret_cast<I4>(x);
+  xi = (xi & ~below) | (reinterpret_cast<I4>(l) & below);
+  xi = (xi & ~above) | (reinterpret_cast<I4>(h) & above);
+  return reinterpret_cast<F4>(xi);
+}
+
 inline F4 sigmoid4(F4 v) {
-  const F4 lo = {-87.0f, -87.0f, -87.0f, -87.0f}, hi = {88.0f, 88.0f, 88.0f, 88.0f};
-  F4 x = -v;
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
+  const F4 x = clamp4(-v, -87.0f, 88.0f);
   const F4 n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
   const F4 r = x - n * 0.693359375f + n * 2.12194440e-4f;
   F4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
