@@ -1,0 +1,145 @@
+// Expert FFNs (moe/experts.h): the fused SwiGLU gate, ExpertFFN on expert segments against plain
+// per-expert matmuls, initialisation, gradients and errors.
+#include <cmath>
+#include <vector>
+
+#include "autograd/grad_test_util.h"
+#include "support/check.h"
+
+using namespace moelab;
+using namespace moelab::testing;
+using moe::ExpertFFN;
+
+namespace {
+
+// Expert e of ex on rows x [n, d], from plain matmuls and unfused activations.
+Tensor expert_ref(const ExpertFFN& ex, int64_t e, const Tensor& x) {
+  const Tensor h1 = matmul(x, ex.w1().select(0, e));
+  Tensor h;
+  switch (ex.activation()) {
+    case moe::ExpertActivation::kReLU: h = relu(h1); break;
+    case moe::ExpertActivation::kGELU: h = gelu(h1); break;
+    case moe::ExpertActivation::kSiLU: h = silu(h1); break;
+    case moe::ExpertActivation::kSwiGLU: h = silu(h1) * matmul(x, ex.w3().select(0, e)); break;
+  }
+  return matmul(h, ex.w2().select(0, e));
+}
+
+}  // namespace
+
+TEST_CASE("moe experts: swiglu equals silu(a) * b with gradients to second order") {
+  manual_seed(2);
+  for (DType dt : {kF64, kF32}) {
+    const Tensor a = randn({5, 7}, dt) * 3.0, b = randn({5, 7}, dt);
+    check_close(moe::swiglu(a, b), silu(a) * b, dt == kF64 ? 1e-14 : 1e-6, 1e-6);
+  }
+  auto fn = [](const std::vector<Tensor>& in) { return moe::swiglu(in[0], in[1]); };
+  CHECK(gradcheck1(fn, {leaf64({3, 4}), leaf64({3, 4})}));
+  CHECK(gradgradcheck1(fn, {leaf64({3, 4}), leaf64({3, 4})}));
+  CHECK(gradcheck1(fn, {strided_leaf64({3, 4}), strided_leaf64({3, 4})}));
+  // Only one input requiring grad.
+  Tensor a = leaf64({2, 3});
+  const Tensor b = randn({2, 3}, kF64);
+  moe::swiglu(a, b).sum().backward();
+  check_close(a.grad(), autograd::grad({(silu(a) * b).sum()}, {a})[0], 1e-12, 1e-12);
+  CHECK(moe::swiglu(zeros({0, 3}), zeros({0, 3})).shape() == Shape{0, 3});
+  CHECK_MOELAB_ERROR(moe::swiglu(zeros({2, 3}), zeros({3, 2})), "one shape");
+  CHECK_MOELAB_ERROR(moe::swiglu(zeros({2, 3}), zeros({2, 3}, kF64)), "both f32 or both f64");
+  CHECK_MOELAB_ERROR(moe::swiglu(zeros({2}, kI64), zeros({2}, kI64)), "both f32 or both f64");
+}
+
+TEST_CASE("moe experts: f32 swiglu (vectorised sigmoid) is accurate over the whole range, gradients too") {
+  // -120 .. 120 in steps of 0.01 (24001 values: the vector loop and a scalar tail), against f64.
+  const Tensor a64 = arange(-12000, 12001).to(kF64) * 0.01;
+  const Tensor b64 = cos(a64) + 1.5;
+  Tensor a = a64.to(kF32), b = b64.to(kF32);
+  a.requires_grad_();
+  b.requires_grad_();
+  const Tensor y = moe::swiglu(a, b);
+  check_close(y, (silu(a.detach().to(kF64)) * b.detach().to(kF64)).to(kF32), 1e-6, 1e-30);
+  CHECK(all(isfinite(y)).item<bool>());
+  y.sum().backward();
+  Tensor a_ref = a.detach().to(kF64), b_ref = b.detach().to(kF64);
+  a_ref.requires_grad_();
+  b_ref.requires_grad_();
+  (silu(a_ref) * b_ref).sum().backward();
+  // silu' crosses zero near -1.28 (1 + a (1 - s) cancels), where only an absolute bound makes sense.
+  check_close(a.grad(), a_ref.grad().to(kF32), 2e-6, 1e-6);
+  check_close(b.grad(), b_ref.grad().to(kF32), 1e-6, 1e-30);
+}
+
+TEST_CASE("moe experts: forward on segments equals a per-expert matmul loop") {
+  manual_seed(3);
+  const std::vector<int64_t> offs = {0, 4, 4, 9, 10, 10};  // experts 1 and 4 empty
+  for (DType dt : {kF64, kF32})
+    for (const char* act : {"relu", "gelu", "silu", "swiglu"}) {
+      INFO(act << " in " << dt);
+      ExpertFFN ex(5, 6, 8, act, dt);
+      const Tensor xs = randn({10, 6}, dt);
+      const Tensor y = ex(xs, offs);
+      std::vector<Tensor> parts;
+      for (int64_t e = 0; e < 5; ++e) parts.push_back(expert_ref(ex, e, xs.narrow(0, offs[e], offs[e + 1] - offs[e])));
+      const double tol = dt == kF64 ? 1e-12 : 1e-5;
+      check_close(y, cat(parts, 0), tol, tol);
+      // A non-contiguous input gives the same result.
+      check_close(ex(xs.t().contiguous().t(), offs), y, tol, tol);
+      CHECK(ex(zeros({0, 6}, dt), {0, 0, 0, 0, 0, 0}).shape() == Shape{0, 6});
+    }
+}
+
+TEST_CASE("moe experts: parameters, names and nn::Linear-style initialisation") {
+  manual_seed(4);
+  ExpertFFN sw(3, 16, 64);
+  const auto sd = sw.state_dict();
+  REQUIRE(sd.size() == 3);
+  CHECK(sd.at("w1").shape() == Shape{3, 16, 64});
+  CHECK(sd.at("w2").shape() == Shape{3, 64, 16});
+  CHECK(sd.at("w3").shape() == Shape{3, 16, 64});
+  CHECK(sw.parameters().size() == 3);
+  CHECK(max(abs(sw.w1())).item<float>() <= 0.25f);         // 1/sqrt(16)
+  CHECK(max(abs(sw.w1())).item<float>() > 0.2f);           // and spread over the range
+  CHECK(max(abs(sw.w2())).item<float>() <= 0.125f);        // 1/sqrt(64)
+  CHECK(max(abs(sw.w2())).item<float>() > 0.1f);
+  CHECK(std::abs(mean(sw.w3()).item<float>()) < 0.02f);
+  ExpertFFN relu_ex(2, 4, 5, "relu", kF64);
+  CHECK(relu_ex.parameters().size() == 2);
+  CHECK_FALSE(relu_ex.w3().defined());
+  CHECK(relu_ex.w1().dtype() == kF64);
+  // Fine-grained experts are only a smaller d_ff and more experts.
+  ExpertFFN fine(3 * 4, 16, 64 / 4);
+  CHECK(fine.w1().numel() == sw.w1().numel());
+}
+
+TEST_CASE("moe experts: gradcheck w.r.t. tokens and every weight") {
+  manual_seed(5);
+  const std::vector<int64_t> offs = {0, 2, 2, 5};
+  for (const char* act : {"swiglu", "gelu", "relu"}) {
+    INFO(act);
+    ExpertFFN ex(3, 3, 4, act, kF64);
+    const bool sw = std::string(act) == "swiglu";
+    std::vector<Tensor> in = {strided_leaf64({5, 3}), ex.w1().detach().clone().requires_grad_(),
+                              ex.w2().detach().clone().requires_grad_()};
+    if (sw) in.push_back(ex.w3().detach().clone().requires_grad_());
+    auto fn = [&](const std::vector<Tensor>& v) {
+      std::map<std::string, Tensor> rep = {{"w1", v[1]}, {"w2", v[2]}};
+      if (sw) rep["w3"] = v[3];
+      return nn::functional_call(ex, rep, [&] { return ex(v[0], offs); });
+    };
+    CHECK(gradcheck1(fn, in));
+    if (sw) CHECK(gradgradcheck1(fn, in));
+  }
+}
+
+TEST_CASE("moe experts: errors") {
+  CHECK_MOELAB_ERROR(ExpertFFN(0, 4, 4), "num_experts must be positive");
+  CHECK_MOELAB_ERROR(ExpertFFN(2, 0, 4), "d_model must be positive");
+  CHECK_MOELAB_ERROR(ExpertFFN(2, 4, 0), "d_ff must be positive");
+  CHECK_MOELAB_ERROR(ExpertFFN(2, 4, 4, "tanh"), "activation must be");
+  CHECK_MOELAB_ERROR(ExpertFFN(2, 4, 4, "relu", kI64), "dtype must be f32 or f64");
+  ExpertFFN ex(2, 4, 3);
+  CHECK_MOELAB_ERROR(ex(randn({3, 5}), {0, 1, 3}), "d_model = 4");
+  CHECK_MOELAB_ERROR(ex(randn({3, 4}, kF64), {0, 1, 3}), "dtype");
+  CHECK_MOELAB_ERROR(ex(randn({3, 4}), {0, 3}), "E + 1 = 3");
+  CHECK_MOELAB_ERROR(ex(randn({3, 4}), {0, 1, 2}), "offsets[E] = 2");
+  CHECK_MOELAB_ERROR(ex(randn({3, 4}), {0, 2, 1}), "non-decreasing");
+}
