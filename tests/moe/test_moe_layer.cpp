@@ -159,15 +159,10 @@ TEST_CASE("moe layer: capacity from apply_capacity is honoured through decision.
   o.capacity.factor = 0.5;
   MoELayer m(r, o);
   const Tensor x = randn({16, 4}, kF64);
-  Tensor y;
-  try {
-    y = m(x);
-  } catch (const Error& e) {
-    // Capacity factors are landing separately (issue #5); until then only dropless exists.
-    CHECK(std::string(e.what()).find("being implemented") != std::string::npos);
-    return;
-  }
-  CHECK(m.last_decision().kept.to(kI64).sum().item<int64_t>() <= 4 * 4);
+  Tensor y = m(x);
+  const int64_t kept = m.last_decision().kept.to(kI64).sum().item<int64_t>();
+  CHECK(kept <= 4 * 4);
+  CHECK(kept < 16 * 2);  // this seed overflows some expert, so something is dropped
   check_close(y, naive_layer(m, x), 1e-12, 1e-12);
 }
 
@@ -238,6 +233,38 @@ TEST_CASE("moe layer: f64 gradcheck w.r.t. x, router weight and expert weights, 
       };
       CHECK(gradcheck1(fn, in));
     }
+}
+
+TEST_CASE("moe layer: f64 gradcheck with capacity dropping (score and position policies, renormalised)") {
+  manual_seed(8);
+  const int64_t d = 3, E = 3, k = 2, T = 6;
+  for (moe::DropPolicy policy : {moe::DropPolicy::kScore, moe::DropPolicy::kPosition}) {
+    for (bool renorm : {false, true}) {
+      INFO("policy " << int(policy) << " renormalize " << renorm);
+      auto r = std::make_shared<TopKRouter>(ropts(d, E, k, kF64, 0.1), TopKOrder::kSoftmaxThenTopK, false);
+      MoELayerOptions o = lopts(4, "swiglu", kF64);
+      o.capacity.factor = 0.5;  // C = ceil(6 * 2 / 3 * 0.5) = 2 of the 4 slots per expert on average
+      o.capacity.policy = policy;
+      o.capacity.renormalize = renorm;
+      MoELayer m(r, o);
+      std::vector<std::string> names = {"router.weight", "experts.w1", "experts.w2", "experts.w3"};
+      std::vector<Tensor> in = {strided_leaf64({T, d})};
+      for (const auto& n : names) in.push_back(m.tensor_slot(n).detach().clone().requires_grad_());
+      (void)m(in[0]);
+      const int64_t kept = m.last_decision().kept.to(kI64).sum().item<int64_t>();
+      CHECK(kept <= E * 2);
+      CHECK(kept < T * k);
+      auto fn = [&](const std::vector<Tensor>& v) {
+        std::map<std::string, Tensor> rep;
+        for (size_t i = 0; i < names.size(); ++i) rep[names[i]] = v[i + 1];
+        return nn::functional_call(m, rep, [&] {
+          const Tensor y = m(v[0]);  // before aux_loss(), which reads the last forward
+          return y + m.aux_loss();
+        });
+      };
+      CHECK(gradcheck1(fn, in));
+    }
+  }
 }
 
 TEST_CASE("moe layer: golden forward and gradients against the HF sparse MoE block") {
@@ -328,7 +355,7 @@ TEST_CASE("moe layer: errors") {
   CHECK_MOELAB_ERROR(MoELayer(r, lopts(4, "relu", kF32, 0, true)), "shared_expert_gate needs shared experts");
   MoELayerOptions bad = lopts(4, "relu", kF32);
   bad.capacity.factor = -1;
-  CHECK_MOELAB_ERROR(MoELayer(r, bad), "factor must be >= 0");
+  CHECK_MOELAB_ERROR(MoELayer(r, bad), "factor must be finite and >= 0");
   MoELayer m(r, lopts(4, "relu", kF32));
   CHECK_MOELAB_ERROR(m(randn({5, 3})), "d_model = 4");
   CHECK_MOELAB_ERROR(m(randn({5, 4}, kF64)), "dtype");
