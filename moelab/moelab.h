@@ -60,5 +60,6 @@
 #include "moelab/moe/aux_losses.h"
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
+#include "moelab/moe/gaussian_moe.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
