@@ -221,18 +221,37 @@ EMRun em_once(const Tensor& x, const Tensor& y, const GaussianGating& g, Gaussia
       Tensor nk = clamp(sum(r, {0}), 1e-300, std::nullopt);
       p.sigma2 = clamp(sum(r * resid2, {0}) / nk, o.min_sigma2, std::nullopt);
     }
-    // Gate: a few Adam steps on the expected complete log-likelihood.
-    for (int64_t s = 0; s < o.gate_steps; ++s) {
-      opt.zero_grad();
-      GateLog gl = gate_log(p, g, x);
-      Tensor q = -sum(select_experts(r, gl.idx) * gl.logw) / double(n);
-      q.backward();
-      opt.step();
-    }
-    double ll;
-    {
+    // Gate: a few Adam steps on the expected complete log-likelihood. The step is kept only if
+    // the log-likelihood does not drop (it can for the top-K gate, whose selection the surrogate
+    // does not see); otherwise the gate is restored and its learning rate halved.
+    auto loglik = [&] {
       NoGradGuard ng;
-      ll = gaussian_moe_log_likelihood(p, g, x, y).item<double>();
+      return gaussian_moe_log_likelihood(p, g, x, y).item<double>();
+    };
+    double ll = loglik();
+    if (o.gate_steps > 0 && *opt.param_groups()[0].lr > 1e-6) {
+      Tensor keep1, keep0;
+      {
+        NoGradGuard ng;
+        keep1 = beta1.clone();
+        keep0 = beta0.clone();
+      }
+      for (int64_t s = 0; s < o.gate_steps; ++s) {
+        opt.zero_grad();
+        GateLog gl = gate_log(p, g, x);
+        Tensor q = -sum(select_experts(r, gl.idx) * gl.logw) / double(n);
+        q.backward();
+        opt.step();
+      }
+      const double ll_gate = loglik();
+      if (ll_gate >= ll || !std::isfinite(ll)) {
+        ll = ll_gate;
+      } else {
+        NoGradGuard ng;
+        beta1.copy_(keep1);
+        beta0.copy_(keep0);
+        *opt.param_groups()[0].lr *= 0.5;
+      }
     }
     run.iters = it + 1;
     run.ll = ll;
