@@ -8,6 +8,7 @@
 using namespace moelab;
 using namespace moelab::moe;
 using moelab::testing::check_close;
+using moelab::testing::Golden;
 
 namespace {
 
@@ -250,4 +251,28 @@ TEST_CASE("moe gaussian: bad shapes and parameters throw") {
   o.init = p;
   CHECK_MOELAB_ERROR(fit_gaussian_moe_em(x, y, GaussianGating::softmax(), o), "init has k");
   CHECK_MOELAB_ERROR(voronoi_loss(p, truth2()), "d = ");
+}
+
+TEST_CASE("moe gaussian: density, log-likelihood and gradients match PyTorch (golden)") {
+  const Golden& G = Golden::get("moe_gaussian");
+  Tensor x = G["gmoe.x"], y = G["gmoe.y"];
+  const std::vector<std::pair<std::string, GaussianGating>> cases = {
+      {"top1", GaussianGating::topk(1)},
+      {"top2", GaussianGating::topk(2)},
+      {"dense", GaussianGating::softmax()},
+      {"temp", GaussianGating::temperature(0.6)},
+      {"tanh", GaussianGating::activation_gate(GateActivation::kTanh, 0.5)},
+      {"sigmoid", GaussianGating::activation_gate(GateActivation::kSigmoid, 0.3)}};
+  const char* names[] = {"beta1", "beta0", "a", "b", "sigma2"};
+  for (const auto& [name, g] : cases) {
+    INFO(name);
+    std::vector<Tensor> v;
+    for (const char* pn : names) v.push_back(G[std::string("gmoe.") + pn].clone().requires_grad_());
+    GaussianMoEParams p{v[0], v[1], v[2], v[3], v[4]};
+    check_close(gaussian_moe_density(p, g, x, y), G["gmoe." + name + ".density"], 1e-12, 1e-14);
+    Tensor ll = gaussian_moe_log_likelihood(p, g, x, y);
+    check_close(ll, G["gmoe." + name + ".loglik"], 1e-12, 1e-14);
+    ll.backward();
+    for (int i = 0; i < 5; ++i) check_close(v[i].grad(), G["gmoe." + name + ".d" + names[i]], 1e-10, 1e-12);
+  }
 }
