@@ -88,7 +88,11 @@ GaussianMoESample sample_gaussian_moe(const GaussianMoEParams& p, const Gaussian
 // EM (generalised for the gate): E-step responsibilities r [n, k]; M-step closed form for the
 // experts (weighted least squares for (a_i, b_i) on [x, 1], weighted residual variance, floored at
 // min_sigma2) and `gate_steps` Adam steps (lr gate_lr; the Adam state persists across EM
-// iterations) on the expected complete log-likelihood (1/n) sum_n sum_i r_ni log g_i(x_n). Stops when
+// iterations) on the expected complete log-likelihood (1/n) sum_n sum_i r_ni log g_i(x_n), kept only
+// if the log-likelihood does not drop (else the gate is restored and gate_lr halved), so the
+// log-likelihood never decreases. For the top-K gate (K < k) the surrogate does not see the
+// selection boundaries (the likelihood is discontinuous there), so the gate mostly stays where it
+// was initialised: give a good init. Stops when
 // the log-likelihood changes by less than tol (absolute) or after max_iters. Restarts: `init` (if
 // given) is run first, then `restarts` random starts (b_i = y at a random sample, a_i = 0,
 // beta1 ~ N(0, 1), beta0 = 0, sigma2 = var(y)); the best final log-likelihood wins. All randomness
@@ -118,7 +122,7 @@ GaussianMoEParams fit_gaussian_moe_mle(const Tensor& x, const Tensor& y, const G
                                        const GaussianMoEParams& init, int64_t steps = 500, double lr = 0.02);
 
 // ---- Losses ----
-// Voronoi loss D(G, G*) (top-K paper, Section 3, and "Demystifying", eq. for D_1/D_2) with
+// Voronoi loss D(G, G*) of the top-K and "Demystifying" papers (their Voronoi loss functions) with
 // atoms theta_i = (beta1_i, a_i, b_i, sigma2_i) and masses exp(beta0_i):
 //   A_j = { i : ||theta_i - theta*_j|| <= ||theta_i - theta*_l|| for all l } (ties to the lowest j),
 //   D = sum_j | sum_{i in A_j} exp(beta0_i) - exp(beta0*_j) |
