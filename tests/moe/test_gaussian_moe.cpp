@@ -276,3 +276,20 @@ TEST_CASE("moe gaussian: density, log-likelihood and gradients match PyTorch (go
     for (int i = 0; i < 5; ++i) check_close(v[i].grad(), G["gmoe." + name + ".d" + names[i]], 1e-10, 1e-12);
   }
 }
+
+TEST_CASE("moe gaussian: empty batches and non-contiguous inputs") {
+  GaussianMoEParams p = params3();
+  for (const GaussianGating& g : all_gates()) {
+    Tensor d0 = gaussian_moe_density(p, g, zeros({0, 2}, kF64), zeros({0}, kF64));
+    CHECK(d0.shape() == Shape{0});
+    CHECK(gaussian_moe_gates(p, g, zeros({0, 2}, kF64)).shape() == Shape{0, 3});
+    // x as a transposed view, y as a strided slice, parameters as views too.
+    Tensor xt = randn({2, 5}, kF64), yt = randn({10}, kF64);
+    Tensor x = xt.t(), y = yt.slice(0, 0, std::nullopt, 2);
+    GaussianMoEParams v{p.beta1.t().contiguous().t(), p.beta0, p.a.t().contiguous().t(), p.b, p.sigma2};
+    CHECK(!v.beta1.is_contiguous());
+    check_close(gaussian_moe_density(v, g, x, y), gaussian_moe_density(p, g, x.contiguous(), y.contiguous()), 1e-14);
+  }
+  CHECK_MOELAB_ERROR(gaussian_moe_log_likelihood(p, GaussianGating::softmax(), zeros({0, 2}, kF64), zeros({0}, kF64)),
+                     "n > 0");
+}
