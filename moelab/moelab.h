@@ -61,6 +61,7 @@
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/experts.h"
+#include "moelab/moe/gaussian_moe.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/moe_block.h"
 #include "moelab/moe/moe_conv.h"
