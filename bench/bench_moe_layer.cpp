@@ -1,0 +1,210 @@
+// The MoE layer benchmark (#5): forward + backward of one SwiGLU MoE layer, T = 2048
+// tokens, d = 256, f = 1024, E = 8 experts, top-2, ONE thread, in one session:
+// - BM_moe_layer_moelab: moelab's pad-free path (moe_layer_reference_path below: TopKRouter,
+//   plan_dispatch / dispatch, grouped_matmul x3 with SwiGLU, combine), then backward;
+// - BM_moe_layer_torch (bench_moe_layer_torch.cpp, built when libtorch is found): HF transformers'
+//   MixtralSparseMoeBlock written in libtorch, the usual loop over experts with index_add_;
+//   target: moelab at least 1.5x faster;
+// - BM_expert_sgemm: the layer's expert FLOPs as nine dense cblas_sgemm calls on [T*k, d] x [d, f]
+//   shapes (3 forward, 6 backward); target: moelab at >= 80% of that rate (time ratio <= 1.25);
+// - after the timings, the peak resident-memory growth of one step of each implementation, each in
+//   a forked child (peak_rss.h); target: moelab's no higher than libtorch's.
+// Both sides start from the same inputs and weights (bench_moe_layer.h) and their outputs and
+// gradients are compared before timing.
+#include <cblas.h>
+
+#include <moelab/moelab.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "bench_moe_layer.h"
+#include "bench_ratio.h"
+#include "peak_rss.h"
+
+namespace moelab::bench::moe_layer {
+
+const Data& data() {
+  static const Data d = [] {
+    Generator g(0);
+    auto vec = [&](const Shape& s, double scale) { return (randn(s, kF32, &g) * scale).to_vector<float>(); };
+    Data r;
+    r.x = vec({kT, kD}, 1.0);
+    r.gy = vec({kT, kD}, 1.0);
+    r.wg = vec({kE, kD}, 1.0 / std::sqrt(double(kD)));
+    r.w1 = vec({kE, kD, kF}, 1.0 / std::sqrt(double(kD)));
+    r.w3 = vec({kE, kD, kF}, 1.0 / std::sqrt(double(kD)));
+    r.w2 = vec({kE, kF, kD}, 1.0 / std::sqrt(double(kF)));
+    return r;
+  }();
+  return d;
+}
+
+namespace {
+
+// One dropless SwiGLU MoE layer from moelab's MoE primitives (to be swapped for moe::MoELayer):
+// route (softmax -> top-k -> renormalise), sort the T*k slots by expert, run each expert's
+// segment through w2(silu(x w1) * (x w3)) as grouped GEMMs, and scatter-add the weighted rows back.
+Tensor moe_layer_reference_path(const Tensor& x, moe::TopKRouter& router, const Tensor& w1, const Tensor& w3,
+                                const Tensor& w2) {
+  const moe::RoutingDecision r = router(x);
+  const moe::DispatchPlan plan = moe::plan_dispatch(r.expert_ids, router.num_experts(), r.kept);
+  const Tensor xs = moe::dispatch(x, plan);
+  const Tensor h = silu(moe::grouped_matmul(xs, w1, plan.offsets_cpu)) * moe::grouped_matmul(xs, w3, plan.offsets_cpu);
+  return moe::combine(moe::grouped_matmul(h, w2, plan.offsets_cpu), r.weights, plan, x.size(0));
+}
+
+Tensor floats(const std::vector<float>& v, const Shape& s) { return from_vector(v, s); }
+
+struct MoelabLayer {
+  Tensor x, gy, w1, w3, w2;
+  std::unique_ptr<moe::TopKRouter> router;
+
+  MoelabLayer() {
+    set_num_threads(1);
+    const Data& d = data();
+    x = floats(d.x, {kT, kD}).requires_grad_();
+    gy = floats(d.gy, {kT, kD});
+    w1 = floats(d.w1, {kE, kD, kF}).requires_grad_();
+    w3 = floats(d.w3, {kE, kD, kF}).requires_grad_();
+    w2 = floats(d.w2, {kE, kF, kD}).requires_grad_();
+    moe::RouterOptions o;
+    o.d_model = kD;
+    o.num_experts = kE;
+    o.top_k = kK;
+    router = std::make_unique<moe::TopKRouter>(o, moe::TopKOrder::kSoftmaxThenTopK, /*renormalize=*/true);
+    autograd::NoGradGuard ng;
+    router->parameters()[0].copy_(floats(d.wg, {kE, kD}));
+  }
+  Tensor forward() { return moe_layer_reference_path(x, *router, w1, w3, w2); }
+  void zero_grad() {
+    for (Tensor* t : {&x, &w1, &w3, &w2}) t->mutable_grad() = Tensor();
+    router->zero_grad();
+  }
+  void step() {
+    zero_grad();
+    forward().backward(gy);
+  }
+};
+
+void BM_moe_layer_moelab(benchmark::State& st) {
+  MoelabLayer l;
+  for (auto _ : st) {
+    l.step();
+    benchmark::DoNotOptimize(l.w1.grad().raw_data());
+  }
+  // moelab's own allocator figures for one step from an empty cache (what peak_rss.h sees in RSS).
+  cpu_allocator().empty_cache();
+  const int64_t before = cpu_allocator().stats().allocated_bytes;
+  cpu_allocator().reset_peak();
+  l.step();
+  const AllocatorStats a = cpu_allocator().stats();
+  st.counters["peak MiB"] = static_cast<double>(a.peak_allocated_bytes - before) / (1 << 20);
+  st.counters["reserved MiB"] = static_cast<double>(a.reserved_bytes - before) / (1 << 20);
+  st.counters["expert GFLOP/s"] = benchmark::Counter(kExpertFlops * static_cast<double>(st.iterations()),
+                                                     benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_moe_layer_moelab)->Unit(benchmark::kMillisecond);
+
+// The expert FLOPs as dense sgemms with N = T*k rows, the transposes the backward uses:
+// forward h1 = xs w1, h3 = xs w3, y = h w2; backward gh = gys w2^T, gw2 = h^T gys,
+// gxs = gh1 w1^T + gh3 w3^T, gw1 = xs^T gh1, gw3 = xs^T gh3.
+void BM_expert_sgemm(benchmark::State& st) {
+  set_num_threads(1);
+  const int n = static_cast<int>(kT * kK), d = static_cast<int>(kD), f = static_cast<int>(kF);
+  Generator g(1);
+  const Tensor xs = randn({n, d}, kF32, &g), gys = randn({n, d}, kF32, &g);
+  const Tensor w1 = randn({d, f}, kF32, &g), w3 = randn({d, f}, kF32, &g), w2 = randn({f, d}, kF32, &g);
+  Tensor h1 = empty({n, f}), h3 = empty({n, f}), y = empty({n, d}), gh = empty({n, f}), gw2 = empty({f, d});
+  Tensor gxs = empty({n, d}), gw1 = empty({d, f}), gw3 = empty({d, f});
+  auto P = [](const Tensor& t) { return t.data_ptr<float>(); };
+  auto gemm = [](CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int nn, int k, const float* a, int lda,
+                 const float* b, int ldb, float beta, float* c, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta, tb, m, nn, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+  };
+  const auto N = CblasNoTrans, Tr = CblasTrans;
+  for (auto _ : st) {
+    gemm(N, N, n, f, d, P(xs), d, P(w1), f, 0, P(h1), f);
+    gemm(N, N, n, f, d, P(xs), d, P(w3), f, 0, P(h3), f);
+    gemm(N, N, n, d, f, P(h1), f, P(w2), d, 0, P(y), d);
+    gemm(N, Tr, n, f, d, P(gys), d, P(w2), d, 0, P(gh), f);
+    gemm(Tr, N, f, d, n, P(h1), f, P(gys), d, 0, P(gw2), d);
+    gemm(N, Tr, n, d, f, P(gh), f, P(w1), f, 0, P(gxs), d);
+    gemm(N, Tr, n, d, f, P(h3), f, P(w3), f, 1, P(gxs), d);
+    gemm(Tr, N, d, f, n, P(xs), d, P(gh), f, 0, P(gw1), f);
+    gemm(Tr, N, d, f, n, P(xs), d, P(h3), f, 0, P(gw3), f);
+    benchmark::DoNotOptimize(P(gw3));
+  }
+  st.counters["expert GFLOP/s"] = benchmark::Counter(kExpertFlops * static_cast<double>(st.iterations()),
+                                                     benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_expert_sgemm)->Unit(benchmark::kMillisecond);
+
+MOELAB_BENCH_RATIO("moelab vs libtorch (HF Mixtral loop)", "BM_moe_layer_moelab", "BM_moe_layer_torch",
+                   "<= 0.667 (>= 1.5x faster)");
+MOELAB_BENCH_RATIO("moelab vs dense sgemm (expert FLOPs)", "BM_moe_layer_moelab", "BM_expert_sgemm",
+                   "<= 1.25 (>= 80% of the sgemm rate)");
+
+std::vector<float> cat3(const Tensor& a, const Tensor& b, const Tensor& c) {
+  std::vector<float> v = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>(),
+                     vc = c.contiguous().to_vector<float>();
+  v.insert(v.end(), vb.begin(), vb.end());
+  v.insert(v.end(), vc.begin(), vc.end());
+  return v;
+}
+
+// Outputs and gradients of both sides agree (same routing, same maths up to summation order).
+void check_agreement() {
+  if (!torch_side().outputs) return;
+  MoelabLayer l;
+  l.zero_grad();
+  Tensor out = l.forward();
+  out.backward(l.gy);
+  const std::vector<float> a = cat3(out, l.x.grad(), l.router->parameters()[0].grad());
+  const std::vector<float> b = torch_side().outputs();
+  double worst = a.size() == b.size() ? 0.0 : INFINITY;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - b[i]) / (1.0 + std::abs(double(b[i]))));
+  std::printf("agreement moelab vs libtorch (out, grad x, grad router): max |diff| / (1 + |ref|) = %.2e%s\n\n", worst,
+              worst < 1e-3 ? "" : "  MISMATCH");
+}
+
+void report_peak_memory() {
+  std::printf("\npeak memory (growth of VmHWM over VmRSS during one forward + backward, forked child):\n");
+  // moelab's CPU allocator caches freed blocks: empty it before the measured step, so that the
+  // step's peak includes what the cache must hold (libtorch's CPU allocator does not cache).
+  const auto release = [] { cpu_allocator().empty_cache(); };
+  const PeakRss ours = measure_peak_rss(
+      [] {
+        auto l = std::make_shared<MoelabLayer>();
+        return std::function<void()>([l] { l->step(); });
+      },
+      release);
+  std::printf("  moelab   %8.1f MiB\n", ours.growth_kb() / 1024.0);
+  if (!torch_side().make_step) {
+    std::printf("  libtorch (not built)\n");
+    return;
+  }
+  const PeakRss ref = measure_peak_rss(torch_side().make_step, release);
+  std::printf("  libtorch %8.1f MiB\n", ref.growth_kb() / 1024.0);
+  if (ours.ok() && ref.ok())
+    std::printf("  ratio moelab / libtorch %.3f  target: <= 1\n", double(ours.growth_kb()) / double(ref.growth_kb()));
+  else
+    std::printf("  (measurement failed)\n");
+}
+
+}  // namespace
+}  // namespace moelab::bench::moe_layer
+
+int main(int argc, char** argv) {
+  ::benchmark::Initialize(&argc, argv);
+  moelab::bench::moe_layer::check_agreement();
+  moelab::bench::RatioReporter reporter;
+  ::benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.print_ratios();
+  moelab::bench::moe_layer::report_peak_memory();
+  ::benchmark::Shutdown();
+  return 0;
+}
