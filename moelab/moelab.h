@@ -62,3 +62,4 @@
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
+#include "moelab/moe/swiglu.h"

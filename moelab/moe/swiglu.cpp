@@ -1,0 +1,135 @@
+#include "moelab/moe/swiglu.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#include "moelab/autograd/function.h"
+#include "moelab/core/error.h"
+#include "moelab/core/parallel.h"
+#include "moelab/ops/elementwise.h"
+#include "moelab/ops/factory.h"
+
+namespace moelab::moe {
+namespace {
+
+// sigmoid(x) = 1 / (1 + exp(-x)). For f32, exp is a branch-free polynomial (Cephes expf: n =
+// round(x log2 e), r = x - n ln 2 in two parts, degree-6 polynomial, times 2^n built in the exponent
+// bits; relative error < 1e-7) so that the loops below vectorise, which libm's expf call prevents.
+// |x| is clamped to 87.3 on the bit pattern (GCC does not vectorise float compares under its default
+// -ftrapping-math; integer ones it does): sigmoid is then 1 or ~1e-38 out there, and a NaN input
+// still gives NaN through the factor x the callers multiply by. f64 uses std::exp.
+inline float exp_f32(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  uint32_t mag = bits & 0x7fffffffu;
+  mag = mag > 0x42ae999au ? 0x42ae999au : mag;  // 87.3f
+  x = std::bit_cast<float>((bits & 0x80000000u) | mag);
+  // Round x log2 e to the nearest integer by adding 1.5 * 2^23: the sum's low mantissa bits hold n.
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const int32_t ni = std::bit_cast<int32_t>(t) - 0x4B400000;
+  const float n = t - 12582912.0f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * std::bit_cast<float>((ni + 127) << 23);
+}
+inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+inline double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+void check_args(const Tensor& gate, const Tensor& up) {
+  MOELAB_CHECK(gate.defined() && up.defined(), "swiglu: gate and up must be defined");
+  MOELAB_CHECK(gate.shape() == up.shape(), "swiglu: gate of shape ", gate.shape(), " and up of shape ", up.shape(),
+               " must have one shape");
+  MOELAB_CHECK(gate.dtype() == up.dtype(), "swiglu: gate and up must have one dtype, got ", gate.dtype(), " and ",
+               up.dtype());
+  MOELAB_CHECK(gate.dtype() == kF32 || gate.dtype() == kF64, "swiglu: gate and up must be f32 or f64, got ",
+               gate.dtype());
+  MOELAB_CHECK(gate.device().is_cpu() && up.device().is_cpu(), "swiglu: gate and up must be on the CPU, got ",
+               gate.device(), " and ", up.device());
+}
+
+// Runs body(begin, end) over [0, n) in chunks over the pool.
+template <class Body>
+void for_chunks(int64_t n, const Body& body) {
+  parallel_for(0, n, kElementwiseGrain, body);
+}
+
+Tensor forward(const Tensor& gate_in, const Tensor& up_in) {
+  const Tensor a = gate_in.contiguous(), b = up_in.contiguous();
+  Tensor out = make_empty(a.shape(), a.dtype());
+  visit_dtype<DTypes::Float>(a.dtype(), "swiglu", [&]<class T>() {
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] * sigmoid_of(pa[i]) * pb[i];
+    });
+  });
+  return out;
+}
+
+// Fused backward (no graph): both gradients from one pass.
+std::vector<Tensor> backward_fused(const Tensor& g_in, const Tensor& a_in, const Tensor& b_in, bool want_a,
+                                   bool want_b) {
+  const Tensor g = g_in.contiguous(), a = a_in.contiguous(), b = b_in.contiguous();
+  Tensor ga = want_a ? make_empty(a.shape(), a.dtype()) : Tensor();
+  Tensor gb = want_b ? make_empty(a.shape(), a.dtype()) : Tensor();
+  visit_dtype<DTypes::Float>(a.dtype(), "swiglu backward", [&]<class T>() {
+    const T* pg = g.data_ptr<T>();
+    const T* pa = a.data_ptr<T>();
+    const T* pb = b.data_ptr<T>();
+    T* pga = want_a ? ga.data_ptr<T>() : nullptr;
+    T* pgb = want_b ? gb.data_ptr<T>() : nullptr;
+    for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
+      if (pga && pgb) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const T x = pa[i], s = sigmoid_of(x), gi = pg[i];
+          pga[i] = gi * pb[i] * s * (T(1) + x * (T(1) - s));
+          pgb[i] = gi * x * s;
+        }
+      } else if (pga) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const T x = pa[i], s = sigmoid_of(x);
+          pga[i] = pg[i] * pb[i] * s * (T(1) + x * (T(1) - s));
+        }
+      } else {
+        for (int64_t i = i0; i < i1; ++i) pgb[i] = pg[i] * pa[i] * sigmoid_of(pa[i]);
+      }
+    });
+  });
+  return {ga, gb};
+}
+
+}  // namespace
+
+Tensor swiglu(const Tensor& gate, const Tensor& up) {
+  check_args(gate, up);
+  Tensor out;
+  {
+    autograd::NoGradGuard no_grad;
+    out = forward(gate, up);
+  }
+  if (autograd::needs_grad({&gate, &up}))
+    autograd::record_op(
+        "swiglu", {&gate, &up}, {&out}, {autograd::SavedVariable(gate, false), autograd::SavedVariable(up, false)},
+        [](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+          const bool want_a = c.needs_input_grad(0), want_b = c.needs_input_grad(1);
+          const Tensor a = c.saved(0), b = c.saved(1);
+          if (!autograd::GradMode::is_enabled()) return backward_fused(g[0], a, b, want_a, want_b);
+          // create_graph: the same formulas from differentiable ops.
+          const Tensor s = sigmoid(a);
+          Tensor ga, gb;
+          if (want_a) ga = g[0] * b * s * (1.0 + a * (1.0 - s));
+          if (want_b) gb = g[0] * (a * s);
+          return std::vector<Tensor>{ga, gb};
+        });
+  return out;
+}
+
+}  // namespace moelab::moe
