@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 
 #include "bench_moe_layer.h"
@@ -52,7 +53,7 @@ Tensor moe_layer_reference_path(const Tensor& x, moe::TopKRouter& router, const 
   const moe::RoutingDecision r = router(x);
   const moe::DispatchPlan plan = moe::plan_dispatch(r.expert_ids, router.num_experts(), r.kept);
   const Tensor xs = moe::dispatch(x, plan);
-  const Tensor h = silu(moe::grouped_matmul(xs, w1, plan.offsets_cpu)) * moe::grouped_matmul(xs, w3, plan.offsets_cpu);
+  const Tensor h = moe::swiglu(moe::grouped_matmul(xs, w1, plan.offsets_cpu), moe::grouped_matmul(xs, w3, plan.offsets_cpu));
   return moe::combine(moe::grouped_matmul(h, w2, plan.offsets_cpu), r.weights, plan, x.size(0));
 }
 
@@ -107,6 +108,46 @@ void BM_moe_layer_moelab(benchmark::State& st) {
                                                      benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_moe_layer_moelab)->Unit(benchmark::kMillisecond);
+
+// Where moelab's step goes: moe_layer_reference_path phase by phase (CPU time of this thread per
+// step, ms), then the backward as a whole.
+double thread_cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+void BM_moe_layer_moelab_phases(benchmark::State& st) {
+  MoelabLayer l;
+  const char* names[] = {"router", "plan+dispatch", "gmm w1,w3", "swiglu", "gmm w2", "combine", "backward"};
+  double acc[7] = {};
+  for (auto _ : st) {
+    l.zero_grad();
+    double t = thread_cpu_ms();
+    auto lap = [&](int i) {
+      const double n = thread_cpu_ms();
+      acc[i] += n - t;
+      t = n;
+    };
+    const moe::RoutingDecision r = (*l.router)(l.x);
+    lap(0);
+    const moe::DispatchPlan plan = moe::plan_dispatch(r.expert_ids, kE, r.kept);
+    const Tensor xs = moe::dispatch(l.x, plan);
+    lap(1);
+    const Tensor a1 = moe::grouped_matmul(xs, l.w1, plan.offsets_cpu), a3 = moe::grouped_matmul(xs, l.w3, plan.offsets_cpu);
+    lap(2);
+    const Tensor h = moe::swiglu(a1, a3);
+    lap(3);
+    const Tensor ys = moe::grouped_matmul(h, l.w2, plan.offsets_cpu);
+    lap(4);
+    const Tensor out = moe::combine(ys, r.weights, plan, kT);
+    lap(5);
+    out.backward(l.gy);
+    lap(6);
+  }
+  for (int i = 0; i < 7; ++i) st.counters[names[i]] = acc[i] / static_cast<double>(st.iterations());
+}
+BENCHMARK(BM_moe_layer_moelab_phases)->Unit(benchmark::kMillisecond);
 
 // The expert FLOPs as dense sgemms with N = T*k rows, the transposes the backward uses:
 // forward h1 = xs w1, h3 = xs w3, y = h w2; backward gh = gys w2^T, gw2 = h^T gys,
