@@ -42,6 +42,27 @@ TEST_CASE("moe swiglu: gradients equal those of silu(gate) * up") {
   }
 }
 
+TEST_CASE("moe swiglu: a gradient buffer nothing else holds is reused, one that is held is not") {
+  manual_seed(6);
+  for (DType dt : {kF32, kF64}) {
+    INFO(dt);
+    Tensor a0 = randn({5, 8}, dt) * 2.0, b0 = randn({5, 8}, dt), c = randn({5, 8}, dt);
+    // The gradient reaching swiglu is mul's fresh output (taken); then the caller's own (kept).
+    Tensor a = a0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    (moe::swiglu(a, b) * c).sum().backward();
+    Tensor ra = a0.clone().requires_grad_(), rb = b0.clone().requires_grad_();
+    (silu(ra) * rb * c).sum().backward();
+    const double tol = dt == kF32 ? 1e-5 : 1e-12;
+    check_close(a.grad(), ra.grad(), tol);
+    check_close(b.grad(), rb.grad(), tol);
+    const Tensor g = c.clone();
+    Tensor a2 = a0.clone().requires_grad_();
+    moe::swiglu(a2, b0).backward(g);
+    check_close(g, c, 0.0);  // untouched
+    check_close(a2.grad(), ra.grad(), tol);
+  }
+}
+
 TEST_CASE("moe swiglu: gradcheck and gradgradcheck, contiguous and strided") {
   manual_seed(5);
   auto fn = [](const std::vector<Tensor>& x) { return moe::swiglu(x[0], x[1]); };
