@@ -60,6 +60,7 @@
 #include "moelab/moe/aux_losses.h"
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/dispatch.h"
+#include "moelab/moe/grouped_ffn.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/router.h"
 #include "moelab/moe/swiglu.h"

@@ -10,37 +10,15 @@
 #include "moelab/core/parallel.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
+#include "moelab/moe/swiglu_kernels.h"
 
 namespace moelab::moe {
 namespace {
 
-// sigmoid(x) = 1 / (1 + exp(-x)). For f32, exp is a branch-free polynomial (Cephes expf: n =
-// round(x log2 e), r = x - n ln 2 in two parts, degree-6 polynomial, times 2^n built in the exponent
-// bits; relative error < 1e-7) so that the loops below vectorise, which libm's expf call prevents.
-// |x| is clamped to 87.3 on the bit pattern (GCC does not vectorise float compares under its default
-// -ftrapping-math; integer ones it does): sigmoid is then 1 or ~1e-38 out there, and a NaN input
-// still gives NaN through the factor x the callers multiply by. f64 uses std::exp.
-inline float exp_f32(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  uint32_t mag = bits & 0x7fffffffu;
-  mag = mag > 0x42ae999au ? 0x42ae999au : mag;  // 87.3f
-  x = std::bit_cast<float>((bits & 0x80000000u) | mag);
-  // Round x log2 e to the nearest integer by adding 1.5 * 2^23: the sum's low mantissa bits hold n.
-  const float t = x * 1.44269504088896341f + 12582912.0f;
-  const int32_t ni = std::bit_cast<int32_t>(t) - 0x4B400000;
-  const float n = t - 12582912.0f;
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((ni + 127) << 23);
-}
-inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
-inline double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+using detail::grads;
+using detail::grads_inplace;
+using detail::sigmoid_of;
+
 
 void check_args(const Tensor& gate, const Tensor& up) {
   MOELAB_CHECK(gate.defined() && up.defined(), "swiglu: gate and up must be defined");
@@ -68,41 +46,10 @@ Tensor forward(const Tensor& gate_in, const Tensor& up_in) {
     const T* pb = b.data_ptr<T>();
     T* po = out.data_ptr<T>();
     for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] * sigmoid_of(pa[i]) * pb[i];
+      detail::swiglu_forward<T>(pa + i0, pb + i0, po + i0, i1 - i0);
     });
   });
   return out;
-}
-
-// d gate (and d up when gb is given) of n elements; __restrict so that the loops vectorise
-// without overlap checks.
-template <class T>
-inline T d_gate(T g, T x, T b, T s) {
-  return g * b * s * (T(1) + x * (T(1) - s));
-}
-template <class T>
-void grads(const T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict ga, T* __restrict gb,
-           int64_t n) {
-  if (gb)
-    for (int64_t i = 0; i < n; ++i) {
-      const T x = a[i], s = sigmoid_of(x);
-      ga[i] = d_gate(g[i], x, b[i], s);
-      gb[i] = g[i] * x * s;
-    }
-  else
-    for (int64_t i = 0; i < n; ++i) ga[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));
-}
-// The same with d gate written over g.
-template <class T>
-void grads_inplace(T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict gb, int64_t n) {
-  if (gb)
-    for (int64_t i = 0; i < n; ++i) {
-      const T x = a[i], s = sigmoid_of(x), gi = g[i];
-      g[i] = d_gate(gi, x, b[i], s);
-      gb[i] = gi * x * s;
-    }
-  else
-    for (int64_t i = 0; i < n; ++i) g[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));
 }
 
 // Fused backward (no graph): both gradients from one pass. d gate is written over the incoming
