@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <type_traits>
@@ -53,6 +54,29 @@ void check_w(const Tensor& w, const char* name, int64_t E, int64_t din, int64_t 
                din, ", ", dout, "], got ", w.shape());
 }
 
+int64_t max_rows(const std::vector<int64_t>& offs) {
+  int64_t m = 0;
+  for (size_t e = 0; e + 1 < offs.size(); ++e) m = std::max(m, offs[e + 1] - offs[e]);
+  return m;
+}
+
+// y_e = swiglu(a1_e, a3_e) w2[e], expert by expert through one [rows of one expert, f] buffer (h is
+// never materialised whole).
+Tensor forward_down(const Tensor& a1, const Tensor& a3, const Tensor& w2, const std::vector<int64_t>& offs) {
+  const int64_t N = a1.size(0), f = a1.size(1), d = w2.size(2), E = w2.size(0);
+  Tensor y = make_empty({N, d}, a1.dtype()), buf = make_empty({max_rows(offs), f}, a1.dtype());
+  visit_dtype<DTypes::Float>(a1.dtype(), kOp, [&]<class T>() {
+    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
+    T *py = y.data_ptr<T>(), *h = buf.data_ptr<T>();
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
+      detail::swiglu_forward<T>(pa1 + r0 * f, pa3 + r0 * f, h, n * f);
+      gemm<T>(false, false, n, d, f, h, f, pw2 + e * f * d, d, T(0), py + r0 * d, d);
+    }
+  });
+  return y;
+}
+
 // The no-graph backward, expert by expert. Returns {gxs, gw1, gw3, gw2}.
 std::vector<Tensor> backward_by_expert(const Tensor& g_in, const Tensor& xs, const Tensor& w1, const Tensor& w3,
                                        const Tensor& w2, const Tensor& a1, const Tensor& a3,
@@ -61,9 +85,8 @@ std::vector<Tensor> backward_by_expert(const Tensor& g_in, const Tensor& xs, con
   const int64_t N = xs.size(0), d = xs.size(1), f = w1.size(2), E = w1.size(0);
   Tensor gxs = make_empty({N, d}, xs.dtype()), gw1 = make_empty({E, d, f}, xs.dtype());
   Tensor gw3 = make_empty({E, d, f}, xs.dtype()), gw2 = make_empty({E, f, d}, xs.dtype());
-  int64_t max_rows = 0;
-  for (int64_t e = 0; e < E; ++e) max_rows = std::max(max_rows, offs[size_t(e + 1)] - offs[size_t(e)]);
-  Tensor buf_h = make_empty({max_rows, f}, xs.dtype()), buf_g = make_empty({max_rows, f}, xs.dtype());
+  const int64_t rows = max_rows(offs);
+  Tensor buf_h = make_empty({rows, f}, xs.dtype()), buf_g = make_empty({rows, f}, xs.dtype());
   visit_dtype<DTypes::Float>(xs.dtype(), kOp, [&]<class T>() {
     const T *px = xs.data_ptr<T>(), *pg = g.data_ptr<T>(), *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
     const T *pw1 = w1.data_ptr<T>(), *pw3 = w3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
@@ -104,7 +127,7 @@ Tensor grouped_swiglu_ffn(const Tensor& xs, const Tensor& w1, const Tensor& w3, 
     autograd::NoGradGuard no_grad;
     a1 = grouped_matmul(xs, w1, offsets);
     a3 = grouped_matmul(xs, w3, offsets);
-    y = grouped_matmul(swiglu(a1, a3), w2, offsets);  // h is a temporary here, not saved
+    y = forward_down(a1, a3, w2.contiguous(), offsets);
   }
   if (autograd::needs_grad({&xs, &w1, &w3, &w2}))
     autograd::record_op(
