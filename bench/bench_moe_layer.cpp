@@ -1,14 +1,18 @@
 // The MoE layer benchmark (#5): forward + backward of one SwiGLU MoE layer, T = 2048
 // tokens, d = 256, f = 1024, E = 8 experts, top-2, ONE thread, in one session:
 // - BM_moe_layer_moelab: moelab's pad-free path (moe_layer_reference_path below: TopKRouter,
-//   plan_dispatch / dispatch, grouped_matmul x3 with SwiGLU, combine), then backward;
+//   plan_dispatch / dispatch, grouped_swiglu_ffn, combine), then backward;
+//   BM_moe_layer_moelab_composed: the expert FFN composed from grouped_matmul x3 and swiglu;
+//   BM_moe_layer_moelab_phases: CPU time per phase;
 // - BM_moe_layer_torch (bench_moe_layer_torch.cpp, built when libtorch is found): HF transformers'
 //   MixtralSparseMoeBlock written in libtorch, the usual loop over experts with index_add_;
 //   target: moelab at least 1.5x faster;
 // - BM_expert_sgemm: the layer's expert FLOPs as nine dense cblas_sgemm calls on [T*k, d] x [d, f]
 //   shapes (3 forward, 6 backward); target: moelab at >= 80% of that rate (time ratio <= 1.25);
-// - after the timings, the peak resident-memory growth of one step of each implementation, each in
-//   a forked child (peak_rss.h); target: moelab's no higher than libtorch's.
+// - before the timings, the peak resident-memory growth of one step of each implementation, each
+//   in forked children (peak_rss.h), median of 3, printed at the end; target: moelab's no higher
+//   than libtorch's.
+// Ratios use real time (bench_ratio.h); on a loaded machine compare the CPU column too.
 // Both sides start from the same inputs and weights (bench_moe_layer.h) and their outputs and
 // gradients are compared before timing.
 #include <cblas.h>
