@@ -62,6 +62,7 @@
 #include "moelab/moe/dispatch.h"
 #include "moelab/moe/experts.h"
 #include "moelab/moe/gaussian_moe.h"
+#include "moelab/moe/grouped_ffn.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/moe_block.h"
 #include "moelab/moe/moe_conv.h"
@@ -76,4 +77,5 @@
 #include "moelab/moe/router_sigmoid_bias.h"
 #include "moelab/moe/router_top_p.h"
 #include "moelab/moe/svg_plot.h"
+#include "moelab/moe/swiglu.h"
 #include "moelab/moe/telemetry.h"

@@ -81,6 +81,52 @@ void check_plan(const DispatchPlan& plan, const char* op) {
                op, ": the plan is empty; make it with plan_dispatch");
 }
 
+// combine's backward without a graph, in one pass over the rows and no [N, d] temporaries:
+// gy[r] = w[slot r] * g[token r], gw[slot] = <g[token], y[row]> (0 for a dropped slot).
+std::vector<Tensor> combine_backward_fused(const Tensor& g_in, const Tensor& y_in, const Tensor& w_in,
+                                           const DispatchPlan& plan, bool want_y, bool want_w) {
+  const Tensor g = g_in.contiguous(), y = y_in.contiguous(), w = w_in.contiguous();
+  const int64_t N = plan.num_rows(), d = y.size(1), S = plan.num_tokens * plan.top_k, k = plan.top_k;
+  Tensor gy = want_y ? make_empty({N, d}, y.dtype()) : Tensor();
+  Tensor gw = want_w ? make_empty({plan.num_tokens, k}, y.dtype()) : Tensor();
+  const int64_t* order = plan.order.data_ptr<int64_t>();
+  const int64_t* row_of = plan.row_of.data_ptr<int64_t>();
+  visit_dtype<DTypes::Float>(y.dtype(), "combine backward", [&]<class T>() {
+    const T* pg = g.data_ptr<T>();
+    const T* py = y.data_ptr<T>();
+    const T* pw = w.data_ptr<T>();
+    const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, d));
+    if (want_y) {
+      T* po = gy.data_ptr<T>();
+      parallel_for(0, N, grain, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t s = order[r];
+          const T a = pw[s];
+          const T* gr = pg + (s / k) * d;
+          T* o = po + r * d;
+          for (int64_t i = 0; i < d; ++i) o[i] = a * gr[i];
+        }
+      });
+    }
+    if (want_w) {
+      T* po = gw.data_ptr<T>();
+      parallel_for(0, S, grain, [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t r = row_of[s];
+          T acc = T(0);
+          if (r >= 0) {
+            const T* gr = pg + (s / k) * d;
+            const T* yr = py + r * d;
+            for (int64_t i = 0; i < d; ++i) acc += gr[i] * yr[i];
+          }
+          po[s] = acc;
+        }
+      });
+    }
+  });
+  return {gy, gw};
+}
+
 }  // namespace
 
 Tensor dispatch(const Tensor& x, const DispatchPlan& plan) {
@@ -160,11 +206,15 @@ Tensor combine(const Tensor& y, const Tensor& weights, const DispatchPlan& plan,
   }
   if (autograd::needs_grad({&y, &w})) {
     // d y[r] = w[slot r] * g[token r]; d w[t, j] = <g[t], y[row_of[t, j]]> (0 for a dropped slot).
-    // Written with differentiable ops, so gradients of any order follow.
+    // One fused pass when no graph is being built; under create_graph the same with differentiable
+    // ops, so gradients of any order follow.
     const int64_t S_ = T * k;
     autograd::record_op(
         "combine", {&y, &w}, {&out}, {autograd::SavedVariable(y, false), autograd::SavedVariable(w, false)},
         [plan, T, k, S_](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+          if (!autograd::GradMode::is_enabled())
+            return combine_backward_fused(g[0], c.saved(0), c.saved(1), plan, c.needs_input_grad(0),
+                                          c.needs_input_grad(1));
           const Tensor g_rows = dispatch(g[0], plan);
           Tensor gy, gw;
           if (c.needs_input_grad(0))

@@ -1,0 +1,155 @@
+#include "moelab/moe/grouped_ffn.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <type_traits>
+
+#include "moelab/autograd/function.h"
+#include "moelab/core/error.h"
+#include "moelab/moe/grouped_gemm.h"
+#include "moelab/moe/swiglu.h"
+#include "moelab/moe/swiglu_kernels.h"
+#include "moelab/ops/elementwise.h"
+#include "moelab/ops/factory.h"
+
+namespace moelab::moe {
+namespace {
+
+constexpr const char* kOp = "grouped_swiglu_ffn";
+
+int blas_int(int64_t v) {
+  MOELAB_CHECK(v <= INT_MAX, kOp, ": dimension ", v, " is too large for BLAS (int)");
+  return static_cast<int>(v);
+}
+
+// C[m, n] = op(A) op(B) + beta C, row-major; an empty sum (k = 0) writes beta C (zeros for beta 0).
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      if (beta == T(0)) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(T));
+      else for (int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
+    return;
+  }
+  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, TA, TB, blas_int(m), blas_int(n), blas_int(k), 1.0f, a, blas_int(lda), b,
+                blas_int(ldb), beta, c, blas_int(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, TA, TB, blas_int(m), blas_int(n), blas_int(k), 1.0, a, blas_int(lda), b,
+                blas_int(ldb), beta, c, blas_int(ldc));
+}
+
+void check_w(const Tensor& w, const char* name, int64_t E, int64_t din, int64_t dout, DType dt) {
+  MOELAB_CHECK(w.defined() && w.dim() == 3, kOp, ": ", name, " must be [E, ", din, ", ", dout, "], got ",
+               w.defined() ? w.shape() : Shape{});
+  MOELAB_CHECK(w.dtype() == dt, kOp, ": ", name, " has dtype ", w.dtype(), ", xs has ", dt);
+  MOELAB_CHECK(w.device().is_cpu(), kOp, ": ", name, " must be on the CPU, got ", w.device());
+  MOELAB_CHECK(w.size(0) == E && w.size(1) == din && w.size(2) == dout, kOp, ": ", name, " must be [E = ", E, ", ",
+               din, ", ", dout, "], got ", w.shape());
+}
+
+int64_t max_rows(const std::vector<int64_t>& offs) {
+  int64_t m = 0;
+  for (size_t e = 0; e + 1 < offs.size(); ++e) m = std::max(m, offs[e + 1] - offs[e]);
+  return m;
+}
+
+// y_e = swiglu(a1_e, a3_e) w2[e], expert by expert through one [rows of one expert, f] buffer (h is
+// never materialised whole).
+Tensor forward_down(const Tensor& a1, const Tensor& a3, const Tensor& w2, const std::vector<int64_t>& offs) {
+  const int64_t N = a1.size(0), f = a1.size(1), d = w2.size(2), E = w2.size(0);
+  Tensor y = make_empty({N, d}, a1.dtype()), buf = make_empty({max_rows(offs), f}, a1.dtype());
+  visit_dtype<DTypes::Float>(a1.dtype(), kOp, [&]<class T>() {
+    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
+    T *py = y.data_ptr<T>(), *h = buf.data_ptr<T>();
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
+      detail::swiglu_forward<T>(pa1 + r0 * f, pa3 + r0 * f, h, n * f);
+      gemm<T>(false, false, n, d, f, h, f, pw2 + e * f * d, d, T(0), py + r0 * d, d);
+    }
+  });
+  return y;
+}
+
+// The no-graph backward, expert by expert. Returns {gxs, gw1, gw3, gw2}.
+std::vector<Tensor> backward_by_expert(const Tensor& g_in, const Tensor& xs, const Tensor& w1, const Tensor& w3,
+                                       const Tensor& w2, const Tensor& a1, const Tensor& a3,
+                                       const std::vector<int64_t>& offs) {
+  const Tensor g = g_in.contiguous();
+  const int64_t N = xs.size(0), d = xs.size(1), f = w1.size(2), E = w1.size(0);
+  Tensor gxs = make_empty({N, d}, xs.dtype()), gw1 = make_empty({E, d, f}, xs.dtype());
+  Tensor gw3 = make_empty({E, d, f}, xs.dtype()), gw2 = make_empty({E, f, d}, xs.dtype());
+  const int64_t rows = max_rows(offs);
+  Tensor buf_h = make_empty({rows, f}, xs.dtype()), buf_g = make_empty({rows, f}, xs.dtype());
+  visit_dtype<DTypes::Float>(xs.dtype(), kOp, [&]<class T>() {
+    const T *px = xs.data_ptr<T>(), *pg = g.data_ptr<T>(), *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
+    const T *pw1 = w1.data_ptr<T>(), *pw3 = w3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
+    T *pgx = gxs.data_ptr<T>(), *pgw1 = gw1.data_ptr<T>(), *pgw3 = gw3.data_ptr<T>(), *pgw2 = gw2.data_ptr<T>();
+    T *h = buf_h.data_ptr<T>(), *gh = buf_g.data_ptr<T>();
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
+      const T *xe = px + r0 * d, *ge = pg + r0 * d, *a1e = pa1 + r0 * f, *a3e = pa3 + r0 * f;
+      const T *w1e = pw1 + e * d * f, *w3e = pw3 + e * d * f, *w2e = pw2 + e * f * d;
+      detail::swiglu_forward<T>(a1e, a3e, h, n * f);                              // h_e
+      gemm<T>(true, false, f, d, n, h, f, ge, d, T(0), pgw2 + e * f * d, d);      // gw2[e] = h_e^T g_e
+      gemm<T>(false, true, n, f, d, ge, d, w2e, d, T(0), gh, f);                  // gh_e = g_e w2[e]^T
+      detail::grads_inplace<T>(gh, a1e, a3e, h, n * f);                           // gh <- d a1_e, h <- d a3_e
+      gemm<T>(true, false, d, f, n, xe, d, gh, f, T(0), pgw1 + e * d * f, f);     // gw1[e] = x_e^T d a1_e
+      gemm<T>(true, false, d, f, n, xe, d, h, f, T(0), pgw3 + e * d * f, f);      // gw3[e] = x_e^T d a3_e
+      gemm<T>(false, true, n, d, f, gh, f, w1e, f, T(0), pgx + r0 * d, d);        // gxs_e = d a1_e w1[e]^T
+      gemm<T>(false, true, n, d, f, h, f, w3e, f, T(1), pgx + r0 * d, d);         //      + d a3_e w3[e]^T
+    }
+  });
+  return {gxs, gw1, gw3, gw2};
+}
+
+}  // namespace
+
+Tensor grouped_swiglu_ffn(const Tensor& xs, const Tensor& w1, const Tensor& w3, const Tensor& w2,
+                          const std::vector<int64_t>& offsets) {
+  MOELAB_CHECK(xs.defined() && xs.dim() == 2, kOp, ": xs must be [N, d], got ", xs.defined() ? xs.shape() : Shape{});
+  MOELAB_CHECK(xs.dtype() == kF32 || xs.dtype() == kF64, kOp, ": xs must be f32 or f64, got ", xs.dtype());
+  MOELAB_CHECK(xs.device().is_cpu(), kOp, ": xs must be on the CPU, got ", xs.device());
+  MOELAB_CHECK(w1.defined() && w1.dim() == 3, kOp, ": w1 must be [E, d, f], got ", w1.defined() ? w1.shape() : Shape{});
+  const int64_t E = w1.size(0), d = xs.size(1), f = w1.size(2);
+  check_w(w1, "w1", E, d, f, xs.dtype());
+  check_w(w3, "w3", E, d, f, xs.dtype());
+  check_w(w2, "w2", E, f, d, xs.dtype());
+  // grouped_matmul checks the offsets (E + 1 entries, from 0, non-decreasing, ending at N).
+  Tensor a1, a3, y;
+  {
+    autograd::NoGradGuard no_grad;
+    a1 = grouped_matmul(xs, w1, offsets);
+    a3 = grouped_matmul(xs, w3, offsets);
+    y = forward_down(a1, a3, w2.contiguous(), offsets);
+  }
+  if (autograd::needs_grad({&xs, &w1, &w3, &w2}))
+    autograd::record_op(
+        kOp, {&xs, &w1, &w3, &w2}, {&y},
+        {autograd::SavedVariable(xs, false), autograd::SavedVariable(w1, false), autograd::SavedVariable(w3, false),
+         autograd::SavedVariable(w2, false), autograd::SavedVariable(a1, false), autograd::SavedVariable(a3, false)},
+        [offsets](autograd::FunctionNode::Context& c, const std::vector<Tensor>& g) {
+          const Tensor x = c.saved(0), W1 = c.saved(1), W3 = c.saved(2), W2 = c.saved(3);
+          if (!autograd::GradMode::is_enabled())
+            return backward_by_expert(g[0], x.contiguous(), W1.contiguous(), W3.contiguous(), W2.contiguous(),
+                                      c.saved(4), c.saved(5), offsets);
+          // create_graph: the composition's backward from differentiable ops (a1, a3 recomputed
+          // from the inputs so that their history is part of the graph).
+          const Tensor A1 = grouped_matmul(x, W1, offsets), A3 = grouped_matmul(x, W3, offsets);
+          const Tensor gw2 = grouped_matmul_tn(swiglu(A1, A3), g[0], offsets);
+          const Tensor gh = grouped_matmul(g[0], W2.transpose(1, 2), offsets);
+          const Tensor s = sigmoid(A1);
+          const Tensor ga = gh * A3 * s * (1.0 + A1 * (1.0 - s)), gb = gh * (A1 * s);
+          const Tensor gx = grouped_matmul(ga, W1.transpose(1, 2), offsets) + grouped_matmul(gb, W3.transpose(1, 2), offsets);
+          return std::vector<Tensor>{gx, grouped_matmul_tn(x, ga, offsets), grouped_matmul_tn(x, gb, offsets), gw2};
+        });
+  return y;
+}
+
+}  // namespace moelab::moe
