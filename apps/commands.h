@@ -26,6 +26,10 @@ struct TrainOptions {
   int64_t train_limit = 0;  // use only the first N training images (0: all)
   int64_t test_limit = 0;   // evaluate on the first N test images (0: all)
   ProgressStyle progress = ProgressStyle::kAuto;
+  // --moe: routing telemetry JSON written after every epoch (empty: the checkpoint path with the
+  // extension .telemetry.json), and how often (in steps) its history gets an entry.
+  std::string telemetry;
+  int64_t telemetry_every = 10;
 };
 
 struct EvalOptions {

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include <exception>
+#include <stdexcept>
+#include <string>
 #include <iostream>
 
 #include "commands.h"
@@ -41,6 +43,41 @@ int main(int argc, char** argv) {
   t->add_option("--progress", progress, "Progress display: auto (bar on a terminal, lines otherwise), bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->capture_default_str();
 
+  MoEConfig& m = train.model.moe;
+  CLI::Option* moe = t->add_flag("--moe", m.enabled,
+                                 "Add a residual Mixture-of-Experts block h + MoE(h) after the hidden layer (mlp and cnn)");
+  const std::string g = "MoE (with --moe)";
+  // Numeric MoE values are checked by validate_moe_config, whose messages name the flag plainly.
+  std::vector<CLI::Option*> moe_opts{
+      t->add_option("--router", m.router,
+                    "Router: topk (softmax then top-k), noisy (Shazeer noisy top-k), gshard (top-2 with capacity), "
+                    "expert-choice, sigmoid-bias (DeepSeek-V3 aux-loss-free bias), cosine, dense-to-sparse, top-p, hash")
+          ->check(CLI::IsMember({"topk", "noisy", "gshard", "expert-choice", "sigmoid-bias", "cosine", "dense-to-sparse",
+                                 "top-p", "hash"}))->capture_default_str(),
+      t->add_option("--experts,-E", m.experts, "Number of experts E")->capture_default_str(),
+      t->add_option("--top-k,-k", m.top_k, "Experts per token k (top-p: at most k; expert-choice: unused)")->capture_default_str(),
+      t->add_option("--expert-hidden", m.expert_hidden, "Hidden width f of each expert (0: twice --hidden)")->capture_default_str(),
+      t->add_option("--expert-activation", m.activation, "Expert FFN: swiglu, relu, gelu or silu")
+          ->check(CLI::IsMember({"swiglu", "relu", "gelu", "silu"}))->capture_default_str(),
+      t->add_option("--capacity-factor", m.capacity_factor,
+                    "Expert capacity factor: C = ceil(cf * T * k / E) slots per expert and batch, overflow dropped "
+                    "(0: dropless; expert-choice: tokens per expert cf * T / E, 0 means 1)")->capture_default_str(),
+      t->add_option("--drop-policy", m.drop_policy,
+                    "Which slots an expert over capacity keeps: position (first choices first, in token order) or score")
+          ->check(CLI::IsMember({"position", "score"}))->capture_default_str(),
+      t->add_option("--aux-loss-coef", m.aux_loss_coef, "Load-balancing loss coefficient (noisy: importance + load)")->capture_default_str(),
+      t->add_option("--z-loss-coef", m.z_loss_coef, "Router z-loss coefficient")->capture_default_str(),
+      t->add_option("--bias-update-rate", m.bias_update_rate,
+                    "sigmoid-bias: bias step b += rate * sign(mean load - load) after each optimizer step")->capture_default_str(),
+      t->add_option("--top-p", m.top_p, "top-p: cumulative probability threshold p in (0, 1]")->capture_default_str(),
+      t->add_option("--jitter", m.jitter, "Multiplicative router-input jitter eps in [0, 1), training only")->capture_default_str(),
+      t->add_option("--telemetry", train.telemetry,
+                    "Routing telemetry JSON written every epoch, for `moelab plot load|heatmap` "
+                    "(default: the checkpoint path with extension .telemetry.json)"),
+      t->add_option("--telemetry-every", train.telemetry_every, "Steps between routing-telemetry entries")->capture_default_str()};
+  for (CLI::Option* opt : moe_opts) opt->group(g)->needs(moe);
+  moe->group(g);
+
   EvalOptions eval;
   CLI::App* e = app.add_subcommand("eval", "Evaluate a checkpoint written by `moelab train` on the Fashion-MNIST test set");
   e->add_option("checkpoint", eval.checkpoint, "Checkpoint (safetensors)")->required()->check(CLI::ExistingFile);
@@ -70,6 +107,9 @@ int main(int argc, char** argv) {
   try {
     if (t->parsed()) {
       train.progress = parse_progress_style(progress);
+      if (train.model.moe.enabled) validate_moe_config(train.model.moe);
+      if (train.telemetry_every < 1)
+        throw std::invalid_argument("--telemetry-every must be positive, got " + std::to_string(train.telemetry_every));
       return run_train(train);
     }
     if (p->parsed()) {

@@ -13,12 +13,14 @@ namespace moelab::app {
 
 void to_json(nlohmann::json& j, const ModelConfig& c) {
   j = nlohmann::json{{"kind", c.kind}, {"hidden", c.hidden}, {"dropout", c.dropout}};
+  if (c.moe.enabled) j["moe"] = c.moe;
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
   j.at("kind").get_to(c.kind);
   j.at("hidden").get_to(c.hidden);
   c.dropout = j.value("dropout", 0.0);
+  c.moe = j.contains("moe") ? j.at("moe").get<MoEConfig>() : MoEConfig{};
 }
 
 std::shared_ptr<nn::Sequential> build_model(const ModelConfig& c) {
@@ -41,6 +43,7 @@ std::shared_ptr<nn::Sequential> build_model(const ModelConfig& c) {
     throw std::invalid_argument("--model must be mlp or cnn, got \"" + c.kind + "\"");
   }
   net->push_back(std::make_shared<nn::ReLU>());
+  if (c.moe.enabled) net->push_back(std::make_shared<ResidualMoE>(c.moe, c.hidden));
   if (c.dropout > 0) net->push_back(std::make_shared<nn::Dropout>(c.dropout));
   net->push_back(std::make_shared<nn::Linear>(c.hidden, 10));
   return net;

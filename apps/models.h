@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "moe_model.h"
 #include "moelab/nn/container.h"
 
 namespace moelab::app {
@@ -14,6 +15,7 @@ struct ModelConfig {
   std::string kind = "cnn";  // "mlp" or "cnn"
   int64_t hidden = 128;      // width of the hidden layer (mlp) or of the classifier's hidden layer (cnn)
   double dropout = 0.0;
+  MoEConfig moe;             // --moe: a residual MoE block after the hidden layer
 };
 
 void to_json(nlohmann::json& j, const ModelConfig& c);
@@ -23,6 +25,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c);
 //   mlp: Flatten, Linear(784, hidden), ReLU, [Dropout], Linear(hidden, 10)
 //   cnn: Conv(1->32, 3x3, pad 1), ReLU, MaxPool 2, Conv(32->64, 3x3, pad 1), ReLU, MaxPool 2,
 //        Flatten, Linear(3136, hidden), ReLU, [Dropout], Linear(hidden, 10)
+// With moe.enabled, a ResidualMoE (h + MoELayer(h), width hidden) follows the hidden layer's ReLU.
 std::shared_ptr<nn::Sequential> build_model(const ModelConfig& config);
 
 }  // namespace moelab::app

@@ -2,6 +2,7 @@
 // set, a checkpoint after every epoch, and resumption from a checkpoint.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +12,8 @@
 #include "moelab/autograd/grad_mode.h"
 #include "moelab/core/generator.h"
 #include "moelab/core/parallel.h"
+#include "moelab/moe/router_sigmoid_bias.h"
+#include "moelab/moe/telemetry.h"
 #include "moelab/nn/data/dataloader.h"
 #include "moelab/nn/optim/adam.h"
 #include "moelab/nn/optim/lr_scheduler.h"
@@ -27,7 +30,7 @@ nlohmann::json run_config(const TrainOptions& o) {
   return {{"model", o.model},         {"optimizer", o.optimizer},   {"lr", o.lr},
           {"momentum", o.momentum},   {"weight_decay", o.weight_decay}, {"schedule", o.schedule},
           {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"seed", o.seed},
-          {"train_limit", o.train_limit}};
+          {"train_limit", o.train_limit}, {"telemetry", o.telemetry}};
 }
 
 // A resumed run continues the saved run: everything but the epoch count, threads, paths and
@@ -53,6 +56,31 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vec
   return std::make_unique<optim::Adam>(std::move(params), optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
 }
 
+// The default telemetry file of a checkpoint: run.safetensors -> run.telemetry.json.
+std::string default_telemetry_path(const std::string& checkpoint) {
+  return std::filesystem::path(checkpoint).replace_extension(".telemetry.json").string();
+}
+
+// The MoE blocks of a model and what the training loop keeps for each.
+struct MoEBlock {
+  std::string name;  // the MoE layer's dotted module name, e.g. "3.moe" (the telemetry layer)
+  moe::MoELayer* layer;
+  moe::SigmoidBiasRouter* sigmoid_bias;  // non-null for --router sigmoid-bias
+  double bias_update_rate;
+  EpochRoutingStats epoch;
+};
+
+std::vector<MoEBlock> moe_blocks(nn::Module& model, uint64_t seed) {
+  std::vector<MoEBlock> out;
+  for (auto& [name, block] : find_moe_blocks(model)) {
+    moe::MoELayer& layer = block->layer();
+    layer.router().manual_seed(seed + out.size());  // jitter and router noise follow --seed
+    out.push_back({name + ".moe", &layer, dynamic_cast<moe::SigmoidBiasRouter*>(&layer.router()),
+                   block->config().bias_update_rate, {}});
+  }
+  return out;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -72,6 +100,14 @@ int run_train(const TrainOptions& options) {
   manual_seed(o.seed);
 
   auto model = build_model(o.model);
+  std::vector<MoEBlock> blocks = moe_blocks(*model, o.seed);
+  moe::RoutingTelemetry telemetry;
+  if (!blocks.empty()) {
+    if (o.telemetry.empty()) o.telemetry = default_telemetry_path(o.checkpoint);
+    // A resumed run continues the telemetry of the run it resumes, when that file is still there.
+    const std::string previous = o.resume.empty() ? "" : resumed.config.value("telemetry", std::string());
+    if (!previous.empty() && std::filesystem::exists(previous)) telemetry = moe::RoutingTelemetry::from_json(previous);
+  }
   Split train = load_split(o.data_dir, /*train=*/true, o.train_limit);
   Split test = load_split(o.data_dir, /*train=*/false, o.test_limit);
   auto dataset = std::make_shared<data::TensorDataset>(train.images, train.labels);
@@ -110,6 +146,8 @@ int run_train(const TrainOptions& options) {
   std::cout << "model " << o.model.kind << " (" << params << " parameters), " << o.optimizer << " lr " << o.lr << ", "
             << train.images.size(0) << " training images, batch " << o.batch_size << ", " << o.epochs
             << " epochs, " << get_num_threads() << " threads\n";
+  if (o.model.moe.enabled)
+    std::cout << describe_moe(o.model.moe, o.model.hidden) << "; routing telemetry " << o.telemetry << "\n";
 
   EvalResult last{};
   for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
@@ -120,13 +158,26 @@ int run_train(const TrainOptions& options) {
                       o.progress, std::cout);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
+    for (auto& b : blocks) b.epoch = {};
     for (const auto& batch : loader) {
       Tensor logits = (*model)(batch.data);
       Tensor loss = cross_entropy(logits, batch.target);
+      Tensor total = loss;
+      for (const auto& b : blocks) total = total + b.layer->aux_loss();
       opt->zero_grad();
-      loss.backward();
+      total.backward();
       opt->step();
       if (schedule) schedule->step();
+      const int64_t global_step = epoch * steps_per_epoch + step;
+      for (auto& b : blocks) {
+        autograd::NoGradGuard no_grad;
+        if (b.sigmoid_bias) b.sigmoid_bias->update_bias(b.bias_update_rate);
+        const moe::RoutingDecision& d = b.layer->last_decision();
+        const moe::RoutingStats stats = moe::routing_stats(d, b.layer->num_experts());
+        b.epoch.add(stats, b.layer->aux_loss().item<double>());
+        if (global_step % o.telemetry_every == 0) telemetry.record(b.name, global_step, stats);
+        telemetry.record_classes(b.name, batch.target, d, 10);
+      }
       const int64_t n = batch.target.size(0);
       loss_sum += loss.item<double>() * static_cast<double>(n);
       {
@@ -142,7 +193,11 @@ int run_train(const TrainOptions& options) {
                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / std::max<int64_t>(seen, 1),
                 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1)), last.loss,
                 100 * last.accuracy, format_duration(seconds_since(te)).c_str());
+    for (const auto& b : blocks)
+      std::printf("  moe%s%s: %s\n", blocks.size() > 1 ? " " : "", blocks.size() > 1 ? b.name.c_str() : "",
+                  b.epoch.summary().c_str());
     std::fflush(stdout);
+    if (!blocks.empty()) telemetry.to_json(o.telemetry);
     Checkpoint ckpt{run_config(o), epoch + 1, last.accuracy, model->state_dict(), opt->state_dict(),
                     schedule ? schedule->state_dict() : std::map<std::string, Tensor>{}};
     save_checkpoint(o.checkpoint, ckpt);
