@@ -30,7 +30,8 @@ nlohmann::json run_config(const TrainOptions& o) {
   return {{"model", o.model},         {"optimizer", o.optimizer},   {"lr", o.lr},
           {"momentum", o.momentum},   {"weight_decay", o.weight_decay}, {"schedule", o.schedule},
           {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"seed", o.seed},
-          {"train_limit", o.train_limit}, {"telemetry", o.telemetry}};
+          {"train_limit", o.train_limit}, {"telemetry", o.telemetry},
+          {"telemetry_every", o.telemetry_every}};
 }
 
 // A resumed run continues the saved run: everything but the epoch count, threads, paths and
@@ -45,6 +46,7 @@ void adopt_config(TrainOptions& o, const nlohmann::json& c) {
   c.at("batch_size").get_to(o.batch_size);
   c.at("seed").get_to(o.seed);
   c.at("train_limit").get_to(o.train_limit);
+  o.telemetry_every = c.value("telemetry_every", o.telemetry_every);
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
