@@ -1,7 +1,7 @@
 // The MoE layer benchmark (#5): forward + backward of one SwiGLU MoE layer, T = 2048
 // tokens, d = 256, f = 1024, E = 8 experts, top-2, ONE thread, in one session:
-// - BM_moe_layer_moelab: moelab's pad-free path (moe_layer_reference_path below: TopKRouter,
-//   plan_dispatch / dispatch, grouped_swiglu_ffn, combine), then backward;
+// - BM_moe_layer_moelab: moe::MoELayer (TopKRouter, plan_dispatch / dispatch, grouped_swiglu_ffn,
+//   combine), forward then backward;
 //   BM_moe_layer_moelab_composed: the expert FFN composed from grouped_matmul x3 and swiglu;
 //   BM_moe_layer_moelab_phases: CPU time per phase;
 // - BM_moe_layer_torch (bench_moe_layer_torch.cpp, built when libtorch is found): HF transformers'
@@ -49,7 +49,7 @@ const Data& data() {
 
 namespace {
 
-// One dropless SwiGLU MoE layer from moelab's MoE primitives (to be swapped for moe::MoELayer):
+// The same dropless SwiGLU MoE layer as moe::MoELayer, written from moelab's MoE primitives:
 // route (softmax -> top-k -> renormalise), sort the T*k slots by expert, run each expert's
 // segment through w2(silu(x w1) * (x w3)), and scatter-add the weighted rows back. `fused` picks
 // the expert FFN primitive grouped_swiglu_ffn; otherwise it is composed from grouped_matmul x3
@@ -69,8 +69,10 @@ Tensor moe_layer_reference_path(const Tensor& x, moe::TopKRouter& router, const 
 Tensor floats(const std::vector<float>& v, const Shape& s) { return from_vector(v, s); }
 
 struct MoelabLayer {
-  Tensor x, gy, w1, w3, w2;
-  std::unique_ptr<moe::TopKRouter> router;
+  Tensor x, gy;
+  std::shared_ptr<moe::TopKRouter> router;
+  std::unique_ptr<moe::MoELayer> layer;
+  Tensor w1, w3, w2;  // the layer's expert weights (same tensors)
 
   bool fused = true;
 
@@ -79,21 +81,29 @@ struct MoelabLayer {
     const Data& d = data();
     x = floats(d.x, {kT, kD}).requires_grad_();
     gy = floats(d.gy, {kT, kD});
-    w1 = floats(d.w1, {kE, kD, kF}).requires_grad_();
-    w3 = floats(d.w3, {kE, kD, kF}).requires_grad_();
-    w2 = floats(d.w2, {kE, kF, kD}).requires_grad_();
     moe::RouterOptions o;
     o.d_model = kD;
     o.num_experts = kE;
     o.top_k = kK;
-    router = std::make_unique<moe::TopKRouter>(o, moe::TopKOrder::kSoftmaxThenTopK, /*renormalize=*/true);
+    router = std::make_shared<moe::TopKRouter>(o, moe::TopKOrder::kSoftmaxThenTopK, /*renormalize=*/true);
+    moe::MoELayerOptions lo;
+    lo.d_ff = kF;
+    lo.activation = "swiglu";
+    layer = std::make_unique<moe::MoELayer>(router, lo);
     autograd::NoGradGuard ng;
-    router->parameters()[0].copy_(floats(d.wg, {kE, kD}));
+    layer->tensor_slot("router.weight").copy_(floats(d.wg, {kE, kD}));
+    layer->tensor_slot("experts.w1").copy_(floats(d.w1, {kE, kD, kF}));
+    layer->tensor_slot("experts.w3").copy_(floats(d.w3, {kE, kD, kF}));
+    layer->tensor_slot("experts.w2").copy_(floats(d.w2, {kE, kF, kD}));
+    w1 = layer->tensor_slot("experts.w1");
+    w3 = layer->tensor_slot("experts.w3");
+    w2 = layer->tensor_slot("experts.w2");
   }
-  Tensor forward() { return moe_layer_reference_path(x, *router, w1, w3, w2, fused); }
+  // moe::MoELayer itself, or the same maths written from the primitives with the composed expert FFN.
+  Tensor forward() { return fused ? (*layer)(x) : moe_layer_reference_path(x, *router, w1, w3, w2, false); }
   void zero_grad() {
-    for (Tensor* t : {&x, &w1, &w3, &w2}) t->mutable_grad() = Tensor();
-    router->zero_grad();
+    x.mutable_grad() = Tensor();
+    layer->zero_grad();
   }
   void step() {
     zero_grad();

@@ -151,6 +151,7 @@ Tensor renormalize_kept(const Tensor& weights, const Tensor& kept, double eps) {
 
 void apply_capacity(RoutingDecision& d, int64_t num_experts, int64_t capacity, DropPolicy policy, bool renormalize) {
   MOELAB_CHECK(d.weights.defined(), "apply_capacity: the decision has no weights");
+  if (!d.routed.defined()) d.routed = d.kept.defined() ? d.kept : ones(d.expert_ids.shape(), kBool);
   d.kept = capacity_mask(d.expert_ids, d.weights, d.kept, num_experts, capacity, policy);
   // Differentiable masking: a dropped slot's weight is 0 with a zero gradient.
   d.weights = renormalize ? renormalize_kept(d.weights, d.kept) : d.weights * d.kept.to(d.weights.dtype());

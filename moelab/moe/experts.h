@@ -25,11 +25,6 @@ enum class ExpertActivation { kReLU, kGELU, kSiLU, kSwiGLU };
 // "relu", "gelu", "silu" or "swiglu" -> the enum; anything else is an Error naming `op`.
 ExpertActivation parse_expert_activation(const std::string& name, const char* op = "ExpertFFN");
 
-// silu(a) * b in one pass (the SwiGLU gate), with a fused one-pass backward; a and b must have
-// one shape and one float dtype. Differentiable to any order (the higher orders are built from
-// ordinary ops).
-Tensor swiglu(const Tensor& a, const Tensor& b);
-
 struct ExpertOptions {
   int64_t num_experts = 0;
   int64_t d_model = 0;

@@ -95,7 +95,7 @@ GateLog gate_log(const GaussianMoEParams& p, const GaussianGating& g, const Tens
     case GateKind::kTemperature:
       return {log_softmax(s / g.tau, 1), Tensor()};
     case GateKind::kActivation: {
-      Tensor act = g.activation == GateActivation::kTanh ? tanh(s) : sigmoid(s);
+      Tensor act = g.activation == GateActivation::kTanh ? tanh(s) : g.activation == GateActivation::kSigmoid ? sigmoid(s) : s;
       return {log_softmax(act / g.tau, 1), Tensor()};
     }
   }

@@ -18,6 +18,7 @@
 
 #include "moelab/core/generator.h"
 #include "moelab/core/tensor.h"
+#include "moelab/moe/router_dense_to_sparse.h"
 
 namespace moelab::moe {
 
@@ -35,7 +36,8 @@ struct GaussianMoEParams {
 };
 
 enum class GateKind { kTopKSoftmax, kTemperature, kActivation };
-enum class GateActivation { kTanh, kSigmoid };
+// GateActivation (none | tanh | sigmoid) is the dense-to-sparse router's (router_dense_to_sparse.h);
+// kNone makes the activation gate the temperature gate.
 
 struct GaussianGating {
   GateKind kind = GateKind::kTopKSoftmax;

@@ -20,6 +20,8 @@ struct RoutingDecision {
   Tensor expert_ids;  // i64 [T, k]: slot j of token t goes to expert expert_ids[t, j]; slot 0 is the top choice
   Tensor weights;     // [T, k] routing dtype: combine weights, differentiable w.r.t. the router's parameters
   Tensor kept;        // bool [T, k]: false for a slot dropped by capacity or unused by a variable-k router
+  Tensor routed;      // bool [T, k] or undefined: the slots the router chose before capacity dropping
+                      // (set by apply_capacity and GShardTop2Router); undefined means "kept" (or all)
   Tensor logits;      // [T, E] routing dtype: the raw router scores (before softmax / sigmoid), for z-loss
   Tensor probs;       // [T, E] routing dtype: the per-expert probabilities the balancing losses use
   // Unweighted auxiliary losses by name ("load_balancing", "z_loss", "importance", "load", ...), each a

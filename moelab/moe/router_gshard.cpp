@@ -82,6 +82,7 @@ RoutingDecision gshard_top2_gating(const Tensor& logits, double capacity_factor,
     const Tensor sampled = (gates.detach().narrow(1, 1, 1).reshape({T}) * 2.0) > uniform.to(gates.dtype());
     kept = cat({ones({T, 1}, kBool), sampled.unsqueeze(1)}, 1);
   }
+  d.routed = kept;  // after the random policy, before capacity
   if (C >= 0)
     kept = capacity_mask(d.expert_ids, gates, kept, E, C,
                          o.batch_prioritized ? DropPolicy::kBatchPriority : DropPolicy::kPosition);

@@ -15,6 +15,7 @@
 #include "moelab/core/error.h"
 #include "moelab/nn/atomic_file.h"
 #include "moelab/ops/elementwise.h"
+#include "moelab/ops/factory.h"
 #include "moelab/ops/indexing.h"
 #include "moelab/ops/reduce.h"
 #include "moelab/ops/sort.h"
@@ -43,6 +44,11 @@ std::pair<int64_t, int64_t> check_decision(const RoutingDecision& d, int64_t E, 
                  ": decision.kept must be bool with expert_ids' shape ", ids.shape(), ", got dtype ", d.kept.dtype(),
                  " and shape ", d.kept.shape());
   }
+  if (d.routed.defined()) {
+    MOELAB_CHECK(d.routed.dtype() == kBool && d.routed.shape() == ids.shape(), fn,
+                 ": decision.routed must be bool with expert_ids' shape ", ids.shape(), ", got dtype ",
+                 d.routed.dtype(), " and shape ", d.routed.shape());
+  }
   if (ids.numel() > 0) {
     const int64_t lo = amin(ids).item<int64_t>(), hi = amax(ids).item<int64_t>();
     MOELAB_CHECK(lo >= 0 && hi < E, fn, ": decision.expert_ids must be in [0, ", E, "), got values in [", lo, ", ",
@@ -55,6 +61,12 @@ std::pair<int64_t, int64_t> check_decision(const RoutingDecision& d, int64_t E, 
 Tensor kept_ids(const RoutingDecision& d) {
   return d.kept.defined() ? masked_select(d.expert_ids, d.kept) : d.expert_ids.reshape({-1});
 }
+
+// The slots the router chose before capacity: decision.routed, or the kept ones when no capacity ran.
+Tensor routed_mask(const RoutingDecision& d) {
+  return d.routed.defined() ? d.routed : d.kept.defined() ? d.kept : ones(d.expert_ids.shape(), kBool);
+}
+Tensor routed_ids(const RoutingDecision& d) { return masked_select(d.expert_ids, routed_mask(d)); }
 
 // Sums over tokens of: the entropy of the row normalised to sum 1 (-sum q log q with q = p / S is
 // log S - sum(p log p) / S; 0 * log 0 = 0), p(1) - p(2), and p(kk) - p(kk+1), p(i) the row's i-th
@@ -155,7 +167,7 @@ RoutingStats routing_stats(const RoutingDecision& d, int64_t num_experts) {
   s.num_tokens = T;
   s.top_k = k;
   s.num_experts = E;
-  s.routed_per_expert = bincount(d.expert_ids.reshape({-1}), Tensor(), E).to_vector<int64_t>();
+  s.routed_per_expert = bincount(routed_ids(d), Tensor(), E).to_vector<int64_t>();
   s.tokens_per_expert = bincount(kept_ids(d), Tensor(), E).to_vector<int64_t>();
   const int64_t kept = s.kept_slots(), routed = s.routed_slots();
   s.dropped_fraction = routed > 0 ? 1.0 - static_cast<double>(kept) / static_cast<double>(routed) : 0.0;
@@ -168,8 +180,9 @@ RoutingStats routing_stats(const RoutingDecision& d, int64_t num_experts) {
   if (T == 0) return s;
 
   if (d.kept.defined()) {
-    const int64_t with_slot = sum(any(d.kept, {1})).item<int64_t>();
-    s.tokens_dropped_fraction = static_cast<double>(T - with_slot) / static_cast<double>(T);
+    // Tokens the router gave a slot that capacity then took all of.
+    const Tensor lost = logical_and(any(routed_mask(d), {1}), logical_not(any(d.kept, {1})));
+    s.tokens_dropped_fraction = static_cast<double>(sum(lost).item<int64_t>()) / static_cast<double>(T);
   }
   // Entropy and margins in one pass over the [T, E] probabilities (no temporaries).
   const auto [ent, top1, topk_gap] = entropy_and_margins(d.probs, std::min(k, E));

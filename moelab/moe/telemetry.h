@@ -17,14 +17,14 @@ struct RoutingStats {
   int64_t num_tokens = 0;   // T
   int64_t top_k = 0;        // k (slots per token)
   int64_t num_experts = 0;  // E
-  // Slots per expert: kept (after capacity dropping / unused variable-k slots) and routed (all
-  // T*k slots of expert_ids, before dropping). Length E.
+  // Slots per expert: kept (decision.kept) and routed (the slots the router chose before capacity:
+  // decision.routed, which apply_capacity and GShardTop2Router set, else decision.kept). A variable-k
+  // router's unused slots are in neither. Length E.
   std::vector<int64_t> tokens_per_expert;
   std::vector<int64_t> routed_per_expert;
-  // 1 - kept slots / routed slots (0 when there are none). A variable-k router's unused slots count
-  // as not kept too (RoutingDecision cannot tell them apart from dropped ones).
+  // 1 - kept slots / routed slots: the share that capacity dropped (0 when nothing was routed).
   double dropped_fraction = 0;
-  // Fraction of tokens with no kept slot at all: they pass through the residual only.
+  // Fraction of tokens that had a routed slot and lost all of them: they pass through the residual only.
   double tokens_dropped_fraction = 0;
   // Mean over tokens of the entropy (nats) of the token's probs row, normalised to sum 1 (so
   // sigmoid-score routers get the entropy of their normalised scores). Uniform rows give log E.

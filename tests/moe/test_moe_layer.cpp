@@ -208,6 +208,21 @@ TEST_CASE("moe layer: shared experts add a dense FFN, gated by sigmoid as Qwen2-
   check_close(gated(x), base + g * s, 1e-5, 1e-5);
 }
 
+// f64 gradcheck of y + aux_loss w.r.t. x and the named parameters of the layer.
+static bool layer_gradcheck(MoELayer& m, const std::vector<std::string>& names, const Tensor& x) {
+  std::vector<Tensor> in = {x};
+  for (const auto& n : names) in.push_back(m.tensor_slot(n).detach().clone().requires_grad_());
+  auto fn = [&](const std::vector<Tensor>& v) {
+    std::map<std::string, Tensor> rep;
+    for (size_t i = 0; i < names.size(); ++i) rep[names[i]] = v[i + 1];
+    return nn::functional_call(m, rep, [&] {
+      const Tensor y = m(v[0]);  // before aux_loss(), which reads the last forward
+      return y + m.aux_loss();
+    });
+  };
+  return gradcheck1(fn, in);
+}
+
 TEST_CASE("moe layer: f64 gradcheck w.r.t. x, router weight and expert weights, dropless and dropped") {
   manual_seed(7);
   const int64_t d = 3, E = 3, k = 2, T = 5;
@@ -221,17 +236,7 @@ TEST_CASE("moe layer: f64 gradcheck w.r.t. x, router weight and expert weights, 
       MoELayer m(r, lopts(4, "swiglu", kF64, shared, shared > 0));
       std::vector<std::string> names = {"router.weight", "experts.w1", "experts.w2", "experts.w3"};
       if (shared) names.insert(names.end(), {"shared_experts.w1", "shared_expert_gate.weight"});
-      std::vector<Tensor> in = {strided_leaf64({T, d})};
-      for (const auto& n : names) in.push_back(m.tensor_slot(n).detach().clone().requires_grad_());
-      auto fn = [&](const std::vector<Tensor>& v) {
-        std::map<std::string, Tensor> rep;
-        for (size_t i = 0; i < names.size(); ++i) rep[names[i]] = v[i + 1];
-        return nn::functional_call(m, rep, [&] {
-          const Tensor y = m(v[0]);  // before aux_loss(), which reads the last forward
-          return y + m.aux_loss();
-        });
-      };
-      CHECK(gradcheck1(fn, in));
+      CHECK(layer_gradcheck(m, names, strided_leaf64({T, d})));
     }
 }
 
@@ -247,22 +252,12 @@ TEST_CASE("moe layer: f64 gradcheck with capacity dropping (score and position p
       o.capacity.policy = policy;
       o.capacity.renormalize = renorm;
       MoELayer m(r, o);
-      std::vector<std::string> names = {"router.weight", "experts.w1", "experts.w2", "experts.w3"};
-      std::vector<Tensor> in = {strided_leaf64({T, d})};
-      for (const auto& n : names) in.push_back(m.tensor_slot(n).detach().clone().requires_grad_());
-      (void)m(in[0]);
+      const Tensor x = strided_leaf64({T, d});
+      (void)m(x);
       const int64_t kept = m.last_decision().kept.to(kI64).sum().item<int64_t>();
       CHECK(kept <= E * 2);
       CHECK(kept < T * k);
-      auto fn = [&](const std::vector<Tensor>& v) {
-        std::map<std::string, Tensor> rep;
-        for (size_t i = 0; i < names.size(); ++i) rep[names[i]] = v[i + 1];
-        return nn::functional_call(m, rep, [&] {
-          const Tensor y = m(v[0]);  // before aux_loss(), which reads the last forward
-          return y + m.aux_loss();
-        });
-      };
-      CHECK(gradcheck1(fn, in));
+      CHECK(layer_gradcheck(m, {"router.weight", "experts.w1", "experts.w2", "experts.w3"}, x));
     }
   }
 }

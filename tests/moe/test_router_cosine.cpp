@@ -4,10 +4,13 @@
 #include <string>
 
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 #include "support/golden.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -16,15 +19,6 @@ using moe::CosineRouterOptions;
 using moe::RouterOptions;
 
 namespace {
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
-
 CosineRouterOptions cro(int64_t d_proj, bool learnable = true) {
   CosineRouterOptions c;
   c.d_proj = d_proj;
@@ -38,20 +32,16 @@ bool has(const nn::NamedTensors& named, const std::string& name) {
   return false;
 }
 
-void set(moe::Router& r, const std::string& name, const Tensor& v) {
-  NoGradGuard ng;
-  r.tensor_slot(name).copy_(v);
-}
 }  // namespace
 
 TEST_CASE("moe router cosine: routing and gradients match the X-MoE reference") {
   const Golden& g = Golden::get("moe_routers_b");
   for (DType dt : {kF64, kF32}) {
     INFO(dt);
-    CosineRouter r(opts(6, 8, 2, dt), cro(4));
-    set(r, "proj_weight", g["cos.proj"]);
-    set(r, "expert_embeddings", g["cos.emb"]);
-    set(r, "log_temperature", g["cos.log_tau"]);
+    CosineRouter r(router_options(6, 8, 2, dt), cro(4));
+    set_tensor(r, "proj_weight", g["cos.proj"]);
+    set_tensor(r, "expert_embeddings", g["cos.emb"]);
+    set_tensor(r, "log_temperature", g["cos.log_tau"]);
     CHECK(r.temperature() == doctest::Approx(0.3));
     auto d = r(g["cos.x"].to(dt));
     check_equal(d.expert_ids, g["cos.ids"]);
@@ -67,23 +57,23 @@ TEST_CASE("moe router cosine: routing and gradients match the X-MoE reference") 
 }
 
 TEST_CASE("moe router cosine: temperature init, clamp and the fixed form") {
-  CosineRouter r(opts(4, 3, 1), cro(2));
+  CosineRouter r(router_options(4, 3, 1), cro(2));
   CHECK(r.temperature() == doctest::Approx(0.07));
   CHECK(has(r.named_parameters(), "log_temperature"));
-  set(r, "log_temperature", full({}, std::log(0.001)));
+  set_tensor(r, "log_temperature", full({}, std::log(0.001)));
   CHECK(r.temperature() == doctest::Approx(0.01));
   Tensor x = randn({5, 4});
   auto d = r(x);
   // |cosine| <= 1, so |logits| <= 1 / 0.01 after the clamp.
   CHECK(amax(abs(d.logits)).item<float>() <= 100.0f + 1e-3f);
-  CosineRouter fixed(opts(4, 3, 1), cro(2, /*learnable=*/false));
+  CosineRouter fixed(router_options(4, 3, 1), cro(2, /*learnable=*/false));
   CHECK_FALSE(has(fixed.named_parameters(), "log_temperature"));
   CHECK(has(fixed.named_buffers(), "log_temperature"));
   // Logits are cosines over tau: scaling the projection or the embeddings changes nothing.
-  CosineRouter s(opts(4, 3, 2), cro(2));
+  CosineRouter s(router_options(4, 3, 2), cro(2));
   auto d0 = s(x);
-  set(s, "expert_embeddings", s.expert_embeddings() * 3.0);
-  set(s, "proj_weight", s.proj_weight() * 0.5);
+  set_tensor(s, "expert_embeddings", s.expert_embeddings() * 3.0);
+  set_tensor(s, "proj_weight", s.proj_weight() * 0.5);
   auto d1 = s(x);
   check_equal(d1.expert_ids, d0.expert_ids);
   check_close(d1.logits, d0.logits, 1e-4, 1e-4);
@@ -91,7 +81,7 @@ TEST_CASE("moe router cosine: temperature init, clamp and the fixed form") {
 }
 
 TEST_CASE("moe router cosine: gradcheck of weights and aux losses w.r.t. parameters, tau and tokens") {
-  auto o = opts(5, 4, 2, kF64);
+  auto o = router_options(5, 4, 2, kF64);
   o.load_balance_coef = 0.1;
   o.z_loss_coef = 0.01;
   CosineRouterOptions c = cro(3);
@@ -112,29 +102,29 @@ TEST_CASE("moe router cosine: gradcheck of weights and aux losses w.r.t. paramet
 }
 
 TEST_CASE("moe router cosine: non-contiguous tokens, determinism, ties, empty batch") {
-  CosineRouter r(opts(4, 4, 2), cro(3));
+  CosineRouter r(router_options(4, 4, 2), cro(3));
   Tensor xt = randn({4, 6}).t();
   auto d = r(xt);
   check_equal(r(xt.contiguous()).weights, d.weights);
   check_equal(r(xt).expert_ids, d.expert_ids);
   // Equal embeddings: every expert ties, the lowest indices win.
-  set(r, "expert_embeddings", ones({4, 3}));
+  set_tensor(r, "expert_embeddings", ones({4, 3}));
   check_equal(r(xt).expert_ids, from_vector(std::vector<int64_t>{0, 1}, {1, 2}).expand({6, 2}).contiguous());
   CHECK(r(zeros({0, 4})).weights.shape() == Shape{0, 2});
 }
 
 TEST_CASE("moe router cosine: bad options and inputs are errors") {
-  CHECK_MOELAB_ERROR(CosineRouter(opts(4, 3, 1), cro(0)), "d_proj");
+  CHECK_MOELAB_ERROR(CosineRouter(router_options(4, 3, 1), cro(0)), "d_proj");
   CosineRouterOptions c;
   c.min_temperature = 0;
-  CHECK_MOELAB_ERROR(CosineRouter(opts(4, 3, 1), c), "min_temperature");
+  CHECK_MOELAB_ERROR(CosineRouter(router_options(4, 3, 1), c), "min_temperature");
   c = {};
   c.init_temperature = 0.001;
-  CHECK_MOELAB_ERROR(CosineRouter(opts(4, 3, 1), c), "init_temperature");
+  CHECK_MOELAB_ERROR(CosineRouter(router_options(4, 3, 1), c), "init_temperature");
   c = {};
   c.eps = 0;
-  CHECK_MOELAB_ERROR(CosineRouter(opts(4, 3, 1), c), "eps");
-  CHECK_MOELAB_ERROR(CosineRouter(opts(4, 3, 4)), "top_k");
-  CosineRouter r(opts(4, 3, 1));
+  CHECK_MOELAB_ERROR(CosineRouter(router_options(4, 3, 1), c), "eps");
+  CHECK_MOELAB_ERROR(CosineRouter(router_options(4, 3, 4)), "top_k");
+  CosineRouter r(router_options(4, 3, 1));
   CHECK_MOELAB_ERROR(r(randn({2, 3})), "d_model = 4");
 }

@@ -5,10 +5,13 @@
 #include <string>
 
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 #include "support/golden.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -19,15 +22,6 @@ using moe::GateActivation;
 using moe::RouterOptions;
 
 namespace {
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
-
 DenseToSparseOptions dso(GateActivation act, bool learnable, bool renorm = false, double threshold = 0.0) {
   DenseToSparseOptions o;
   o.activation = act;
@@ -37,10 +31,6 @@ DenseToSparseOptions dso(GateActivation act, bool learnable, bool renorm = false
   return o;
 }
 
-void set(moe::Router& r, const std::string& name, const Tensor& v) {
-  NoGradGuard ng;
-  r.tensor_slot(name).copy_(v);
-}
 }  // namespace
 
 TEST_CASE("moe router dense-to-sparse: temperature and activation gates match the reference, with gradients") {
@@ -52,10 +42,10 @@ TEST_CASE("moe router dense-to-sparse: temperature and activation gates match th
       for (DType dt : {kF64, kF32}) {
         const std::string p = "dts." + aname + ".k" + std::to_string(k);
         INFO(p << " in " << dt);
-        DenseToSparseGate r(opts(6, 8, k, dt), dso(act, /*learnable=*/true, /*renorm=*/k < 8));
-        set(r, "weight", g[p + ".W"]);
-        set(r, "bias", g[p + ".bias"]);
-        set(r, "temperature", g[p + ".tau"]);
+        DenseToSparseGate r(router_options(6, 8, k, dt), dso(act, /*learnable=*/true, /*renorm=*/k < 8));
+        set_tensor(r, "weight", g[p + ".W"]);
+        set_tensor(r, "bias", g[p + ".bias"]);
+        set_tensor(r, "temperature", g[p + ".tau"]);
         auto d = r(g[p + ".x"].to(dt));
         check_equal(d.expert_ids, g[p + ".ids"]);
         const double tol = dt == kF64 ? 1e-12 : 2e-5;
@@ -76,7 +66,7 @@ TEST_CASE("moe router dense-to-sparse: scheduled temperature and anneal") {
   CHECK(moe::anneal_temperature(2.0, 0.5, 20, 10, AnnealSchedule::kLinear) == doctest::Approx(0.5));
   CHECK(moe::anneal_temperature(2.0, 0.5, 5, 10) == doctest::Approx(1.0));
   CHECK(moe::anneal_temperature(2.0, 0.5, 10, 10) == doctest::Approx(0.5));
-  DenseToSparseGate r(opts(4, 5, 5), dso(GateActivation::kNone, /*learnable=*/false));
+  DenseToSparseGate r(router_options(4, 5, 5), dso(GateActivation::kNone, /*learnable=*/false));
   CHECK(r.temperature() == 1.0);
   Tensor x = randn({6, 4});
   Tensor z = linear(x, r.weight(), r.tensor_slot("bias"));
@@ -93,7 +83,7 @@ TEST_CASE("moe router dense-to-sparse: scheduled temperature and anneal") {
 }
 
 TEST_CASE("moe router dense-to-sparse: threshold drops small weights through kept") {
-  DenseToSparseGate r(opts(4, 6, 6), dso(GateActivation::kTanh, false, /*renorm=*/true, /*threshold=*/0.2));
+  DenseToSparseGate r(router_options(4, 6, 6), dso(GateActivation::kTanh, false, /*renorm=*/true, /*threshold=*/0.2));
   r.set_temperature(0.3);
   Tensor x = randn({8, 4});
   auto d = r(x);
@@ -105,14 +95,14 @@ TEST_CASE("moe router dense-to-sparse: threshold drops small weights through kep
   check_close(d.weights, div(expect, sum(expect, {1}, true)), 1e-6, 1e-7);
   CHECK(equal(mul(d.weights, logical_not(d.kept).to(kF32)), zeros({8, 6})));
   // A threshold above every probability still keeps the top expert, with weight 1.
-  DenseToSparseGate high(opts(4, 6, 6), dso(GateActivation::kNone, false, true, 0.99));
+  DenseToSparseGate high(router_options(4, 6, 6), dso(GateActivation::kNone, false, true, 0.99));
   auto dh = high(x);
   check_equal(sum(dh.kept.to(kI64), {1}), ones({8}, kI64));
   check_close(dh.weights.select(1, 0), ones({8}));
 }
 
 TEST_CASE("moe router dense-to-sparse: gradcheck w.r.t. W, b, tau and tokens") {
-  auto o = opts(5, 6, 3, kF64);
+  auto o = router_options(5, 6, 3, kF64);
   o.load_balance_coef = 0.1;
   o.z_loss_coef = 0.01;
   for (GateActivation act : {GateActivation::kNone, GateActivation::kTanh, GateActivation::kSigmoid}) {
@@ -131,7 +121,7 @@ TEST_CASE("moe router dense-to-sparse: gradcheck w.r.t. W, b, tau and tokens") {
 }
 
 TEST_CASE("moe router dense-to-sparse: learnable tau, non-contiguous tokens, no bias, empty batch") {
-  DenseToSparseGate r(opts(4, 5, 2), dso(GateActivation::kSigmoid, /*learnable=*/true));
+  DenseToSparseGate r(router_options(4, 5, 2), dso(GateActivation::kSigmoid, /*learnable=*/true));
   CHECK(r.tensor_slot("temperature").requires_grad());
   r.set_temperature(0.5);
   CHECK(r.temperature() == 0.5);
@@ -142,14 +132,14 @@ TEST_CASE("moe router dense-to-sparse: learnable tau, non-contiguous tokens, no 
   check_equal(r(xt).expert_ids, d.expert_ids);
   DenseToSparseOptions nb;
   nb.bias = false;
-  DenseToSparseGate n(opts(4, 5, 2), nb);
+  DenseToSparseGate n(router_options(4, 5, 2), nb);
   CHECK_FALSE(n.tensor_slot("bias").defined());
   check_close(n(xt).logits, linear(xt, n.weight()), 1e-6, 1e-7);
   CHECK(r(zeros({0, 4})).weights.shape() == Shape{0, 2});
   // Ties (a uniform gate) go to the lowest expert indices.
-  DenseToSparseGate u(opts(4, 5, 3), dso(GateActivation::kTanh, false, /*renorm=*/true));
-  set(u, "weight", zeros({5, 4}));
-  set(u, "bias", zeros({5}));
+  DenseToSparseGate u(router_options(4, 5, 3), dso(GateActivation::kTanh, false, /*renorm=*/true));
+  set_tensor(u, "weight", zeros({5, 4}));
+  set_tensor(u, "bias", zeros({5}));
   auto du = u(xt);
   check_equal(du.expert_ids, from_vector(std::vector<int64_t>{0, 1, 2}, {1, 3}).expand({6, 3}).contiguous());
   check_close(du.weights, full({6, 3}, 1.0f / 3.0f), 1e-6, 1e-7);
@@ -158,17 +148,17 @@ TEST_CASE("moe router dense-to-sparse: learnable tau, non-contiguous tokens, no 
 TEST_CASE("moe router dense-to-sparse: bad options and inputs are errors") {
   DenseToSparseOptions o;
   o.temperature = 0;
-  CHECK_MOELAB_ERROR(DenseToSparseGate(opts(4, 3, 3), o), "temperature");
+  CHECK_MOELAB_ERROR(DenseToSparseGate(router_options(4, 3, 3), o), "temperature");
   o = {};
   o.threshold = 1.0;
-  CHECK_MOELAB_ERROR(DenseToSparseGate(opts(4, 3, 3), o), "threshold");
-  DenseToSparseGate r(opts(4, 3, 3));
+  CHECK_MOELAB_ERROR(DenseToSparseGate(router_options(4, 3, 3), o), "threshold");
+  DenseToSparseGate r(router_options(4, 3, 3));
   CHECK_MOELAB_ERROR(r.set_temperature(-1), "tau must be positive");
   CHECK_MOELAB_ERROR(moe::anneal_temperature(1, 0, 1, 10), "tau_min");
   CHECK_MOELAB_ERROR(moe::anneal_temperature(1, 0.1, 1, 0), "total_steps");
   CHECK_MOELAB_ERROR(moe::anneal_temperature(1, 0.1, -1, 10), "step");
   CHECK_MOELAB_ERROR(r(randn({2, 5})), "d_model = 4");
-  DenseToSparseGate l(opts(4, 3, 3), dso(GateActivation::kNone, true));
-  set(l, "temperature", full({}, -0.5));
+  DenseToSparseGate l(router_options(4, 3, 3), dso(GateActivation::kNone, true));
+  set_tensor(l, "temperature", full({}, -0.5));
   CHECK_MOELAB_ERROR(l(randn({2, 4})), "temperature must stay positive");
 }

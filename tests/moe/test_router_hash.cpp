@@ -1,10 +1,13 @@
 // HashRouter (Roller et al. 2021): pinned splitmix64 draws, distinct experts, balance, ids and table.
 #include <cmath>
 
+#include "moe/router_test_util.h"
 #include "support/check.h"
 #include "support/golden.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -13,14 +16,6 @@ using moe::HashRouterOptions;
 using moe::RouterOptions;
 
 namespace {
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
 HashRouterOptions hopts(uint64_t seed, int64_t vocab = 0) {
   HashRouterOptions h;
   h.seed = seed;
@@ -38,7 +33,7 @@ TEST_CASE("moe hash router: position hash matches the reference splitmix64 draws
   for (const Case& c : {Case{8, 1, 0}, Case{8, 3, 0}, Case{5, 2, 42}, Case{4, 4, 7}}) {
     INFO("E " << c.E << " k " << c.k << " seed " << c.seed);
     Tensor expect = g["hash.E" + std::to_string(c.E) + ".k" + std::to_string(c.k) + ".s" + std::to_string(c.seed) + ".ids"];
-    HashRouter r(opts(3, c.E, c.k), hopts(c.seed));
+    HashRouter r(router_options(3, c.E, c.k), hopts(c.seed));
     auto d = r(randn({20, 3}));
     check_equal(d.expert_ids, expect);
     // Ids hash the same way as positions when there is no table.
@@ -52,7 +47,7 @@ TEST_CASE("moe hash router: position hash matches the reference splitmix64 draws
 
 TEST_CASE("moe hash router: distinct experts, balanced in expectation, deterministic") {
   const int64_t T = 8000, E = 8, k = 2;
-  HashRouter r(opts(2, E, k), hopts(3));
+  HashRouter r(router_options(2, E, k), hopts(3));
   Tensor x = randn({T, 2});
   auto d = r(x);
   Tensor ids = d.expert_ids;
@@ -64,16 +59,16 @@ TEST_CASE("moe hash router: distinct experts, balanced in expectation, determini
   CHECK(amin(counts).item<double>() > 1750);
   CHECK(amax(counts).item<double>() < 2250);
   // Same in train and eval, with jitter on, and whatever the token values; another seed differs.
-  auto o = opts(2, E, k);
+  auto o = router_options(2, E, k);
   o.jitter_eps = 0.5;
   HashRouter j(o, hopts(3));
   check_equal(j(randn({T, 2})).expert_ids, ids);
   j.eval();
   check_equal(j(x).expert_ids, ids);
-  HashRouter other(opts(2, E, k), hopts(4));
+  HashRouter other(router_options(2, E, k), hopts(4));
   CHECK_FALSE(equal(other(x).expert_ids, ids));
   // f64 tokens give f64 weights; the standard losses are well defined.
-  auto lo = opts(2, E, k, kF64);
+  auto lo = router_options(2, E, k, kF64);
   lo.load_balance_coef = 0.01;
   lo.z_loss_coef = 0.001;
   HashRouter l(lo, hopts(3));
@@ -85,9 +80,9 @@ TEST_CASE("moe hash router: distinct experts, balanced in expectation, determini
 }
 
 TEST_CASE("moe hash router: vocabulary table, set_table and id routing") {
-  HashRouter r(opts(2, 6, 2), hopts(9, /*vocab=*/50));
+  HashRouter r(router_options(2, 6, 2), hopts(9, /*vocab=*/50));
   REQUIRE(r.table().shape() == Shape{50, 2});
-  HashRouter h(opts(2, 6, 2), hopts(9));
+  HashRouter h(router_options(2, 6, 2), hopts(9));
   Tensor ids = tensor({int64_t{3}, int64_t{49}, int64_t{0}, int64_t{3}});
   // The table is filled with the same hash, so both agree; repeated ids route the same.
   auto d = r.route_ids(ids);
@@ -107,14 +102,14 @@ TEST_CASE("moe hash router: vocabulary table, set_table and id routing") {
 }
 
 TEST_CASE("moe hash router: bad ids, tables and options are errors") {
-  CHECK_MOELAB_ERROR(HashRouter(opts(2, 4, 1), hopts(0, -1)), "vocab_size");
-  CHECK_MOELAB_ERROR(HashRouter(opts(2, 4, 5)), "top_k");
-  HashRouter r(opts(2, 4, 2), hopts(0, 10));
+  CHECK_MOELAB_ERROR(HashRouter(router_options(2, 4, 1), hopts(0, -1)), "vocab_size");
+  CHECK_MOELAB_ERROR(HashRouter(router_options(2, 4, 5)), "top_k");
+  HashRouter r(router_options(2, 4, 2), hopts(0, 10));
   CHECK_MOELAB_ERROR(r.route_ids(tensor({int64_t{10}})), "outside the table's vocabulary [0, 10)");
   CHECK_MOELAB_ERROR(r.route_ids(tensor({int64_t{-1}})), "token_ids[0] = -1");
   CHECK_MOELAB_ERROR(r.route_ids(tensor({1.0f})), "i64");
   CHECK_MOELAB_ERROR(r.route_ids(zeros({2, 2}, kI64)), "1-d");
-  HashRouter h(opts(2, 4, 2));
+  HashRouter h(router_options(2, 4, 2));
   CHECK_MOELAB_ERROR(h.route_ids(tensor({int64_t{-3}})), "negative");
   CHECK_MOELAB_ERROR(r.set_table(zeros({3, 1}, kI64)), "k = 2");
   CHECK_MOELAB_ERROR(r.set_table(zeros({3, 2}, kF32)), "i64");

@@ -1,8 +1,11 @@
 // NoisyTopKRouter (Shazeer 2017): golden vs FastMoE NoisyGate with given noise, gradcheck, eval, errors.
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -12,15 +15,6 @@ using moe::RouterOptions;
 
 namespace {
 const Golden& golden() { return Golden::get("moe_routers_a"); }
-
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
 
 void load_weights(NoisyTopKRouter& r, const Tensor& wg, const Tensor& wn) {
   NoGradGuard ng;
@@ -45,7 +39,7 @@ TEST_CASE("moe noisy router: golden ids, weights, importance and load vs FastMoE
       INFO(name << " in " << dt);
       Tensor x = g[name + ".x"].to(dt), wg = g[name + ".w_gate"], wn = g[name + ".w_noise"], eps = g[name + ".eps"];
       const int64_t E = wg.size(1), k = g[name + ".ids"].size(1);
-      NoisyTopKRouter r(opts(x.size(1), E, k, dt));
+      NoisyTopKRouter r(router_options(x.size(1), E, k, dt));
       load_weights(r, wg.to(dt), wn.to(dt));
       const bool train = name.find("train") != std::string::npos;
       if (!train) r.eval();
@@ -74,7 +68,7 @@ TEST_CASE("moe noisy router: golden gradients w.r.t. w_gate, w_noise and x") {
       INFO(name << " in " << dt);
       Tensor wg = g[name + ".w_gate"];
       const int64_t E = wg.size(1), k = g[name + ".ids"].size(1);
-      NoisyTopKRouter r(opts(wg.size(0), E, k, dt));
+      NoisyTopKRouter r(router_options(wg.size(0), E, k, dt));
       load_weights(r, wg.to(dt), g[name + ".w_noise"].to(dt));
       const bool train = name.find("train") != std::string::npos;
       if (!train) r.eval();
@@ -97,7 +91,7 @@ TEST_CASE("moe noisy router: golden gradients w.r.t. w_gate, w_noise and x") {
 TEST_CASE("moe noisy router: f64 gradcheck of weights and losses w.r.t. w_gate, w_noise and x") {
   for (int64_t k : {1, 2}) {
     INFO("k = " << k);
-    NoisyTopKRouter r(opts(4, 5, k, kF64));
+    NoisyTopKRouter r(router_options(4, 5, k, kF64));
     Tensor wg = (randn({4, 5}, kF64) * 0.8).requires_grad_();
     Tensor wn = (randn({4, 5}, kF64) * 0.5).requires_grad_();
     Tensor eps = randn({6, 5}, kF64);
@@ -113,7 +107,7 @@ TEST_CASE("moe noisy router: f64 gradcheck of weights and losses w.r.t. w_gate, 
 }
 
 TEST_CASE("moe noisy router: non-contiguous tokens route as their contiguous copy") {
-  NoisyTopKRouter r(opts(4, 6, 2));
+  NoisyTopKRouter r(router_options(4, 6, 2));
   load_weights(r, randn({4, 6}), randn({4, 6}));
   Tensor xt = randn({4, 7}).t();  // [7, 4], transposed view
   Tensor eps = randn({6, 7}).t();
@@ -124,7 +118,7 @@ TEST_CASE("moe noisy router: non-contiguous tokens route as their contiguous cop
 }
 
 TEST_CASE("moe noisy router: zero init, noise only in training and reproducible by seed") {
-  NoisyTopKRouter r(opts(3, 4, 2));
+  NoisyTopKRouter r(router_options(3, 4, 2));
   check_equal(r.w_gate(), zeros({3, 4}));
   check_equal(r.w_noise(), zeros({3, 4}));
   CHECK(r.w_gate().requires_grad());
@@ -145,7 +139,7 @@ TEST_CASE("moe noisy router: zero init, noise only in training and reproducible 
   // noisy = false: no w_noise parameter, no noise even in training.
   NoisyTopKOptions plain;
   plain.noisy = false;
-  NoisyTopKRouter q(opts(3, 4, 2), plain);
+  NoisyTopKRouter q(router_options(3, 4, 2), plain);
   CHECK(q.named_parameters().size() == 1);
   {
     NoGradGuard ng;
@@ -155,7 +149,7 @@ TEST_CASE("moe noisy router: zero init, noise only in training and reproducible 
 }
 
 TEST_CASE("moe noisy router: jitter, standard losses and the loss coefficient") {
-  auto o = opts(3, 4, 2);
+  auto o = router_options(3, 4, 2);
   o.jitter_eps = 0.3;
   o.z_loss_coef = 1e-3;
   NoisyTopKOptions no;
@@ -178,7 +172,7 @@ TEST_CASE("moe noisy router: jitter, standard losses and the loss coefficient") 
 }
 
 TEST_CASE("moe noisy router: empty batch") {
-  NoisyTopKRouter r(opts(3, 4, 2));
+  NoisyTopKRouter r(router_options(3, 4, 2));
   auto d = r.route_with_noise(zeros({0, 3}), zeros({0, 4}));
   CHECK(d.expert_ids.shape() == Shape{0, 2});
   CHECK(d.aux_loss.item<float>() == 0.0f);
@@ -187,12 +181,12 @@ TEST_CASE("moe noisy router: empty batch") {
 TEST_CASE("moe noisy router: bad options, shapes and noise are errors") {
   NoisyTopKOptions bad;
   bad.loss_coef = -1;
-  CHECK_MOELAB_ERROR(NoisyTopKRouter(opts(3, 4, 2), bad), "loss_coef");
+  CHECK_MOELAB_ERROR(NoisyTopKRouter(router_options(3, 4, 2), bad), "loss_coef");
   bad = {};
   bad.noise_epsilon = 0;
-  CHECK_MOELAB_ERROR(NoisyTopKRouter(opts(3, 4, 2), bad), "noise_epsilon");
-  CHECK_MOELAB_ERROR(NoisyTopKRouter(opts(3, 4, 5)), "top_k");
-  NoisyTopKRouter r(opts(3, 4, 2));
+  CHECK_MOELAB_ERROR(NoisyTopKRouter(router_options(3, 4, 2), bad), "noise_epsilon");
+  CHECK_MOELAB_ERROR(NoisyTopKRouter(router_options(3, 4, 5)), "top_k");
+  NoisyTopKRouter r(router_options(3, 4, 2));
   CHECK_MOELAB_ERROR(r(randn({5, 2})), "d_model = 3");
   CHECK_MOELAB_ERROR(r.route_with_noise(randn({5, 2}), randn({5, 4})), "d_model = 3");
   CHECK_MOELAB_ERROR(r.route_with_noise(randn({5, 3}), randn({5, 3})), "[T, E] = [5, 4]");

@@ -3,10 +3,13 @@
 #include <string>
 
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 #include "support/golden.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -17,15 +20,6 @@ using moe::SigmoidBiasRouter;
 namespace {
 const Golden& golden() { return Golden::get("moe_routers_b"); }
 
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
-
 SigmoidBiasOptions sbo(int64_t ng, int64_t tg, double scale = 1.0, bool norm = true) {
   SigmoidBiasOptions s;
   s.n_group = ng;
@@ -35,10 +29,6 @@ SigmoidBiasOptions sbo(int64_t ng, int64_t tg, double scale = 1.0, bool norm = t
   return s;
 }
 
-void set(moe::Router& r, const std::string& name, const Tensor& v) {
-  NoGradGuard ng;
-  r.tensor_slot(name).copy_(v);
-}
 }  // namespace
 
 TEST_CASE("moe router sigmoid-bias: group-limited routing matches DeepSeek-V3's gate, with gradients") {
@@ -52,9 +42,9 @@ TEST_CASE("moe router sigmoid-bias: group-limited routing matches DeepSeek-V3's 
     for (DType dt : {kF64, kF32}) {
       INFO(c.name << " in " << dt);
       const std::string p = "ds." + c.name;
-      SigmoidBiasRouter r(opts(6, 8, c.k, dt), sbo(c.ng, c.tg, c.scale));
-      set(r, "weight", g[p + ".W"]);
-      set(r, "e_score_correction_bias", g[p + ".b"]);
+      SigmoidBiasRouter r(router_options(6, 8, c.k, dt), sbo(c.ng, c.tg, c.scale));
+      set_tensor(r, "weight", g[p + ".W"]);
+      set_tensor(r, "e_score_correction_bias", g[p + ".b"]);
       auto d = r(g[p + ".x"].to(dt));
       check_equal(d.expert_ids, g[p + ".ids"]);
       const double tol = dt == kF64 ? 1e-12 : 1e-5;
@@ -73,8 +63,8 @@ TEST_CASE("moe router sigmoid-bias: the bias update sequence matches the referen
   const Golden& g = golden();
   for (DType dt : {kF64, kF32}) {
     INFO(dt);
-    SigmoidBiasRouter r(opts(6, 8, 2, dt), sbo(4, 2));
-    set(r, "weight", g["ds.upd.W"]);
+    SigmoidBiasRouter r(router_options(6, 8, 2, dt), sbo(4, 2));
+    set_tensor(r, "weight", g["ds.upd.W"]);
     r.train();
     for (int s = 0; s < 4; ++s) {
       INFO("step " << s);
@@ -91,7 +81,7 @@ TEST_CASE("moe router sigmoid-bias: the bias update sequence matches the referen
 }
 
 TEST_CASE("moe router sigmoid-bias: counts only training passes with grad mode on") {
-  SigmoidBiasRouter r(opts(4, 4, 2), sbo(1, 1));
+  SigmoidBiasRouter r(router_options(4, 4, 2), sbo(1, 1));
   Tensor x = randn({5, 4});
   r.eval();
   r(x);
@@ -106,13 +96,13 @@ TEST_CASE("moe router sigmoid-bias: counts only training passes with grad mode o
   CHECK(sum(r.expert_counts()).item<double>() == 10.0);
   check_equal(r.expert_counts(), bincount(d.expert_ids.reshape({-1}), Tensor(), 4).to(kF64));
   // Balanced counts leave the bias unchanged (sign(0) = 0).
-  SigmoidBiasRouter b(opts(4, 4, 4), sbo(1, 1));
+  SigmoidBiasRouter b(router_options(4, 4, 4), sbo(1, 1));
   b(x);
   b.update_bias();
   check_equal(b.e_score_correction_bias(), zeros({4}));
   // The bias steers selection but not the weights.
-  set(b, "e_score_correction_bias", tensor({0.0f, 0.0f, 0.0f, 10.0f}));
-  SigmoidBiasRouter one(opts(4, 4, 1), sbo(1, 1));
+  set_tensor(b, "e_score_correction_bias", tensor({0.0f, 0.0f, 0.0f, 10.0f}));
+  SigmoidBiasRouter one(router_options(4, 4, 1), sbo(1, 1));
   one.load_state_dict(b.state_dict());
   auto d1 = one(x);
   check_equal(d1.expert_ids, full({5, 1}, int64_t{3}, kI64));
@@ -120,12 +110,12 @@ TEST_CASE("moe router sigmoid-bias: counts only training passes with grad mode o
 }
 
 TEST_CASE("moe router sigmoid-bias: gradcheck of weights and aux losses in f64") {
-  auto o = opts(5, 8, 3, kF64);
+  auto o = router_options(5, 8, 3, kF64);
   o.load_balance_coef = 0.1;
   o.z_loss_coef = 0.01;
   for (bool norm : {true, false}) {
     SigmoidBiasRouter r(o, sbo(4, 2, 1.5, norm));
-    set(r, "e_score_correction_bias", randn({8}, kF64) * 0.1);
+    set_tensor(r, "e_score_correction_bias", randn({8}, kF64) * 0.1);
     Tensor w = r.weight().detach().clone().requires_grad_();
     Tensor xs = testing::strided_leaf64({6, 5});
     CHECK(testing::gradcheck1([&](const std::vector<Tensor>& in) {
@@ -138,7 +128,7 @@ TEST_CASE("moe router sigmoid-bias: gradcheck of weights and aux losses in f64")
 }
 
 TEST_CASE("moe router sigmoid-bias: sequence-wise balance loss, non-contiguous input, determinism, k = 1") {
-  auto o = opts(4, 6, 2);
+  auto o = router_options(4, 6, 2);
   o.load_balance_coef = 1.0;
   SigmoidBiasRouter r(o, sbo(3, 2));
   Tensor xt = randn({4, 7}).t();  // non-contiguous [7, 4]
@@ -153,7 +143,7 @@ TEST_CASE("moe router sigmoid-bias: sequence-wise balance loss, non-contiguous i
   Tensor f = bincount(d.expert_ids.reshape({-1}), Tensor(), 6).to(kF32) * (6.0 / (2.0 * 7.0));
   CHECK(d.losses.at("load_balancing").item<float>() == doctest::Approx(sum(mul(f, mean(sp, {0}))).item<float>()));
   // k = 1: the weight is the sigmoid score itself (no normalisation), times the scale.
-  SigmoidBiasRouter one(opts(4, 6, 1), sbo(1, 1, 2.0));
+  SigmoidBiasRouter one(router_options(4, 6, 1), sbo(1, 1, 2.0));
   one.load_state_dict(r.state_dict());
   auto d1 = one(xt);
   check_close(d1.weights, gather(s, 1, d1.expert_ids) * 2.0, 1e-6, 1e-7);
@@ -164,31 +154,31 @@ TEST_CASE("moe router sigmoid-bias: sequence-wise balance loss, non-contiguous i
 }
 
 TEST_CASE("moe router sigmoid-bias: ties go to the lowest expert and group") {
-  SigmoidBiasRouter r(opts(2, 8, 3), sbo(4, 2));
-  set(r, "weight", zeros({8, 2}));
+  SigmoidBiasRouter r(router_options(2, 8, 3), sbo(4, 2));
+  set_tensor(r, "weight", zeros({8, 2}));
   auto d = r(ones({2, 2}));
   check_equal(d.expert_ids, from_vector(std::vector<int64_t>{0, 1, 2, 0, 1, 2}, {2, 3}));
   check_close(d.weights, full({2, 3}, 1.0f / 3.0f), 1e-6, 1e-7);
   // Groups 2 and 3 lead, so experts 4..7 are the only candidates.
-  set(r, "e_score_correction_bias", tensor({0.0f, 0.0f, 0.0f, 0.0f, 0.1f, 0.1f, 0.2f, 0.0f}));
+  set_tensor(r, "e_score_correction_bias", tensor({0.0f, 0.0f, 0.0f, 0.0f, 0.1f, 0.1f, 0.2f, 0.0f}));
   check_equal(r(ones({1, 2})).expert_ids, from_vector(std::vector<int64_t>{6, 4, 5}, {1, 3}));
   // Masked groups are -inf (DeepSeek-V3's code): a negative biased score in the kept group still
   // beats every expert of a dropped group.
-  SigmoidBiasRouter neg(opts(2, 8, 2), sbo(4, 1));
-  set(neg, "weight", zeros({8, 2}));
-  set(neg, "e_score_correction_bias", tensor({1.0f, -0.9f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}));
+  SigmoidBiasRouter neg(router_options(2, 8, 2), sbo(4, 1));
+  set_tensor(neg, "weight", zeros({8, 2}));
+  set_tensor(neg, "e_score_correction_bias", tensor({1.0f, -0.9f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}));
   check_equal(neg(ones({1, 2})).expert_ids, from_vector(std::vector<int64_t>{0, 1}, {1, 2}));
 }
 
 TEST_CASE("moe router sigmoid-bias: bad options and inputs are errors") {
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 2), sbo(4, 1)), "must divide num_experts");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 2), sbo(0, 1)), "n_group");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 2), sbo(3, 4)), "topk_group");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 2), sbo(3, 0)), "topk_group");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 3), sbo(3, 1)), "top_k = 3");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 2), sbo(1, 1, 0.0)), "routed_scaling_factor");
-  CHECK_MOELAB_ERROR(SigmoidBiasRouter(opts(4, 6, 7)), "top_k");
-  SigmoidBiasRouter r(opts(4, 6, 2));
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 2), sbo(4, 1)), "must divide num_experts");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 2), sbo(0, 1)), "n_group");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 2), sbo(3, 4)), "topk_group");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 2), sbo(3, 0)), "topk_group");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 3), sbo(3, 1)), "top_k = 3");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 2), sbo(1, 1, 0.0)), "routed_scaling_factor");
+  CHECK_MOELAB_ERROR(SigmoidBiasRouter(router_options(4, 6, 7)), "top_k");
+  SigmoidBiasRouter r(router_options(4, 6, 2));
   CHECK_MOELAB_ERROR(r.update_bias(-1.0), "rate");
   CHECK_MOELAB_ERROR(r(randn({3, 5})), "d_model = 4");
   CHECK_MOELAB_ERROR(r(ones({3, 4}, kI64)), "floating");

@@ -3,10 +3,13 @@
 #include <string>
 
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 #include "support/golden.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moelab::testing::Golden;
@@ -15,15 +18,6 @@ using moe::TopPOptions;
 using moe::TopPRouter;
 
 namespace {
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
-
 TopPOptions tpo(double p, bool renorm = false, double dyn = 0.0) {
   TopPOptions t;
   t.top_p = p;
@@ -32,10 +26,6 @@ TopPOptions tpo(double p, bool renorm = false, double dyn = 0.0) {
   return t;
 }
 
-void set(moe::Router& r, const std::string& name, const Tensor& v) {
-  NoGradGuard ng;
-  r.tensor_slot(name).copy_(v);
-}
 }  // namespace
 
 TEST_CASE("moe router top-p: ids, kept, weights and gradients match Huang et al.'s routing") {
@@ -50,8 +40,8 @@ TEST_CASE("moe router top-p: ids, kept, weights and gradients match Huang et al.
     for (DType dt : {kF64, kF32}) {
       INFO(c.name << " in " << dt);
       const std::string p = "topp." + c.name;
-      TopPRouter r(opts(6, 8, c.max_k, dt), tpo(c.p, c.renorm, 0.1));
-      set(r, "weight", g[p + ".W"]);
+      TopPRouter r(router_options(6, 8, c.max_k, dt), tpo(c.p, c.renorm, 0.1));
+      set_tensor(r, "weight", g[p + ".W"]);
       auto d = r(g[p + ".x"].to(dt));
       CHECK(d.top_k() == c.max_k);
       check_equal(d.expert_ids, g[p + ".ids"]);
@@ -66,26 +56,26 @@ TEST_CASE("moe router top-p: ids, kept, weights and gradients match Huang et al.
 }
 
 TEST_CASE("moe router top-p: uniform probabilities, ties, bounds on the expert count") {
-  TopPRouter r(opts(2, 4, 4), tpo(0.5));
-  set(r, "weight", zeros({4, 2}));
+  TopPRouter r(router_options(2, 4, 4), tpo(0.5));
+  set_tensor(r, "weight", zeros({4, 2}));
   auto d = r(ones({3, 2}));
   // Probabilities 1/4 each: before-sums 0, .25, .5, .75, so three experts (the third crosses 0.5).
   check_equal(d.expert_ids, from_vector(std::vector<int64_t>{0, 1, 2, 3}, {1, 4}).expand({3, 4}).contiguous());
   check_equal(d.kept, from_vector(std::vector<int64_t>{1, 1, 1, 0}, {1, 4}).to(kBool).expand({3, 4}).contiguous());
   check_close(d.weights, from_vector(std::vector<float>{0.25f, 0.25f, 0.25f, 0.0f}, {1, 4}).expand({3, 4}).contiguous());
   // At most max_k experts.
-  TopPRouter two(opts(2, 4, 2), tpo(1.0, /*renorm=*/true));
-  set(two, "weight", zeros({4, 2}));
+  TopPRouter two(router_options(2, 4, 2), tpo(1.0, /*renorm=*/true));
+  set_tensor(two, "weight", zeros({4, 2}));
   auto d2 = two(ones({1, 2}));
   CHECK(all(d2.kept).item<bool>());
   check_close(d2.weights, full({1, 2}, 0.5f));
   // At least one: a tiny p keeps only the top expert, which then carries weight 1 after renormalising.
-  TopPRouter tiny(opts(3, 5, 5), tpo(1e-6, true));
+  TopPRouter tiny(router_options(3, 5, 5), tpo(1e-6, true));
   auto d3 = tiny(randn({6, 3}));
   check_equal(sum(d3.kept.to(kI64), {1}), ones({6}, kI64));
   check_close(d3.weights.select(1, 0), ones({6}));
   // max_k = 1 with any p is top-1 routing on the softmax.
-  TopPRouter top1(opts(3, 5, 1), tpo(0.9));
+  TopPRouter top1(router_options(3, 5, 1), tpo(0.9));
   top1.load_state_dict(tiny.state_dict());
   Tensor x = randn({6, 3});
   auto d4 = top1(x);
@@ -93,10 +83,10 @@ TEST_CASE("moe router top-p: uniform probabilities, ties, bounds on the expert c
 }
 
 TEST_CASE("moe router top-p: load balancing counts kept slots only") {
-  auto o = opts(2, 4, 4);
+  auto o = router_options(2, 4, 4);
   o.load_balance_coef = 1.0;
   TopPRouter r(o, tpo(0.5));
-  set(r, "weight", zeros({4, 2}));
+  set_tensor(r, "weight", zeros({4, 2}));
   auto d = r(ones({4, 2}));
   // Uniform probabilities: 1 for any counts.
   CHECK(d.losses.at("load_balancing").item<float>() == doctest::Approx(1.0));
@@ -111,7 +101,7 @@ TEST_CASE("moe router top-p: load balancing counts kept slots only") {
 }
 
 TEST_CASE("moe router top-p: gradcheck, non-contiguous tokens, determinism, empty batch") {
-  auto o = opts(5, 6, 4, kF64);
+  auto o = router_options(5, 6, 4, kF64);
   o.load_balance_coef = 0.1;
   o.z_loss_coef = 0.01;
   for (bool renorm : {false, true}) {
@@ -125,7 +115,7 @@ TEST_CASE("moe router top-p: gradcheck, non-contiguous tokens, determinism, empt
       });
     }, {w, xs}));
   }
-  TopPRouter r(opts(4, 6, 3), tpo(0.5, false, 0.1));
+  TopPRouter r(router_options(4, 6, 3), tpo(0.5, false, 0.1));
   Tensor xt = randn({4, 9}).t();
   auto d = r(xt);
   auto dc = r(xt.contiguous());
@@ -138,9 +128,9 @@ TEST_CASE("moe router top-p: gradcheck, non-contiguous tokens, determinism, empt
 }
 
 TEST_CASE("moe router top-p: bad options and inputs are errors") {
-  CHECK_MOELAB_ERROR(TopPRouter(opts(4, 3, 2), tpo(0.0)), "top_p");
-  CHECK_MOELAB_ERROR(TopPRouter(opts(4, 3, 2), tpo(1.5)), "top_p");
-  CHECK_MOELAB_ERROR(TopPRouter(opts(4, 3, 4), tpo(0.5)), "top_k");
-  TopPRouter r(opts(4, 3, 2));
+  CHECK_MOELAB_ERROR(TopPRouter(router_options(4, 3, 2), tpo(0.0)), "top_p");
+  CHECK_MOELAB_ERROR(TopPRouter(router_options(4, 3, 2), tpo(1.5)), "top_p");
+  CHECK_MOELAB_ERROR(TopPRouter(router_options(4, 3, 4), tpo(0.5)), "top_k");
+  TopPRouter r(router_options(4, 3, 2));
   CHECK_MOELAB_ERROR(r(randn({2, 2, 4})), "TopPRouter");
 }

@@ -1,29 +1,22 @@
 // TopKRouter and the Router base: both softmax/top-k orders, renormalisation, ties, jitter, losses.
 #include "autograd/grad_test_util.h"
+#include "moe/router_test_util.h"
 #include "support/check.h"
 
 using namespace moelab;
+using moelab::testing::router_options;
+using moelab::testing::set_tensor;
 using moelab::testing::check_close;
 using moelab::testing::check_equal;
 using moe::RouterOptions;
 using moe::TopKOrder;
 using moe::TopKRouter;
 
-namespace {
-RouterOptions opts(int64_t d, int64_t e, int64_t k, DType dt = kF32) {
-  RouterOptions o;
-  o.d_model = d;
-  o.num_experts = e;
-  o.top_k = k;
-  o.dtype = dt;
-  return o;
-}
-}  // namespace
 
 TEST_CASE("moe router: top-k orders choose the same experts and renormalised weights agree") {
   manual_seed(1);
-  TopKRouter a(opts(6, 5, 2), TopKOrder::kSoftmaxThenTopK, /*renormalize=*/true);
-  TopKRouter b(opts(6, 5, 2), TopKOrder::kTopKThenSoftmax);
+  TopKRouter a(router_options(6, 5, 2), TopKOrder::kSoftmaxThenTopK, /*renormalize=*/true);
+  TopKRouter b(router_options(6, 5, 2), TopKOrder::kTopKThenSoftmax);
   b.load_state_dict(a.state_dict());
   Tensor x = randn({7, 6});
   auto da = a(x), db = b(x);
@@ -31,7 +24,7 @@ TEST_CASE("moe router: top-k orders choose the same experts and renormalised wei
   check_close(da.weights, db.weights, 1e-6);
   check_close(sum(db.weights, {1}), ones({7}), 1e-6);
   // Without renormalisation the weights are the softmax probabilities themselves.
-  TopKRouter c(opts(6, 5, 2));
+  TopKRouter c(router_options(6, 5, 2));
   c.load_state_dict(a.state_dict());
   auto dc = c(x);
   check_close(dc.weights, gather(softmax(linear(x, a.weight()), 1), 1, dc.expert_ids), 1e-6);
@@ -40,7 +33,7 @@ TEST_CASE("moe router: top-k orders choose the same experts and renormalised wei
 }
 
 TEST_CASE("moe router: ties go to the lowest expert index") {
-  TopKRouter r(opts(2, 4, 2));
+  TopKRouter r(router_options(2, 4, 2));
   {
     NoGradGuard ng;
     r.tensor_slot("weight").copy_(tensor({1.0f, 0.0f, 1.0f, 0.0f, 1.0f, 0.0f, 0.5f, 0.0f}).view({4, 2}));
@@ -50,7 +43,7 @@ TEST_CASE("moe router: ties go to the lowest expert index") {
 }
 
 TEST_CASE("moe router: f64 tokens route in f64 and the weights are differentiable") {
-  TopKRouter r(opts(4, 3, 2, kF64), TopKOrder::kTopKThenSoftmax);
+  TopKRouter r(router_options(4, 3, 2, kF64), TopKOrder::kTopKThenSoftmax);
   Tensor x = randn({5, 4}, kF64);
   auto d = r(x);
   CHECK(d.weights.dtype() == kF64);
@@ -58,7 +51,7 @@ TEST_CASE("moe router: f64 tokens route in f64 and the weights are differentiabl
   // f32 tokens with f64 router weights route in f32.
   CHECK(r(x.to(kF32)).weights.dtype() == kF32);
   // Gradcheck of the weights (and the aux losses) w.r.t. the router weight and the tokens.
-  auto o = opts(4, 3, 2, kF64);
+  auto o = router_options(4, 3, 2, kF64);
   o.load_balance_coef = 0.1;
   o.z_loss_coef = 0.01;
   for (TopKOrder order : {TopKOrder::kSoftmaxThenTopK, TopKOrder::kTopKThenSoftmax}) {
@@ -75,7 +68,7 @@ TEST_CASE("moe router: f64 tokens route in f64 and the weights are differentiabl
 }
 
 TEST_CASE("moe router: jitter only in training mode, reproducible by seed") {
-  auto o = opts(4, 3, 1);
+  auto o = router_options(4, 3, 1);
   o.jitter_eps = 0.5;
   TopKRouter r(o);
   Tensor x = randn({9, 4});
@@ -90,7 +83,7 @@ TEST_CASE("moe router: jitter only in training mode, reproducible by seed") {
 }
 
 TEST_CASE("moe router: standard losses follow the coefficients") {
-  auto o = opts(4, 3, 2);
+  auto o = router_options(4, 3, 2);
   TopKRouter plain(o);
   Tensor x = randn({6, 4});
   auto d0 = plain(x);
@@ -109,11 +102,11 @@ TEST_CASE("moe router: standard losses follow the coefficients") {
 }
 
 TEST_CASE("moe router: bad options and inputs are errors") {
-  CHECK_MOELAB_ERROR(TopKRouter(opts(0, 3, 1)), "d_model");
-  CHECK_MOELAB_ERROR(TopKRouter(opts(4, 0, 1)), "num_experts");
-  CHECK_MOELAB_ERROR(TopKRouter(opts(4, 3, 4)), "top_k");
-  CHECK_MOELAB_ERROR(TopKRouter(opts(4, 3, 0)), "top_k");
-  TopKRouter r(opts(4, 3, 1));
+  CHECK_MOELAB_ERROR(TopKRouter(router_options(0, 3, 1)), "d_model");
+  CHECK_MOELAB_ERROR(TopKRouter(router_options(4, 0, 1)), "num_experts");
+  CHECK_MOELAB_ERROR(TopKRouter(router_options(4, 3, 4)), "top_k");
+  CHECK_MOELAB_ERROR(TopKRouter(router_options(4, 3, 0)), "top_k");
+  TopKRouter r(router_options(4, 3, 1));
   CHECK_MOELAB_ERROR(r(randn({5, 3})), "d_model = 4");
   CHECK_MOELAB_ERROR(r(randn({5})), "TopKRouter");
   CHECK_MOELAB_ERROR(r(ones({5, 4}, kI64)), "floating");

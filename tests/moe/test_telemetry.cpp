@@ -27,10 +27,13 @@ RoutingDecision decision(const Tensor& ids, const Tensor& kept, const Tensor& pr
   return d;
 }
 
-// T=2, E=4, k=2: token 0 -> experts 0, 1 (both kept); token 1 -> experts 0, 2 (slot 1 dropped).
+// T=2, E=4, k=2: token 0 -> experts 0, 1 (both kept); token 1 -> experts 0, 2 (slot 1 dropped by
+// capacity: routed but not kept).
 RoutingDecision small_decision(DType dt = kF64) {
-  return decision(tensor<int64_t>({{0, 1}, {0, 2}}), tensor<bool>({{true, true}, {true, false}}),
-                  tensor<double>({{0.5, 0.3, 0.2, 0.0}, {0.7, 0.1, 0.1, 0.1}}).to(dt));
+  RoutingDecision d = decision(tensor<int64_t>({{0, 1}, {0, 2}}), tensor<bool>({{true, true}, {true, false}}),
+                               tensor<double>({{0.5, 0.3, 0.2, 0.0}, {0.7, 0.1, 0.1, 0.1}}).to(dt));
+  d.routed = ones({2, 2}, kBool);
+  return d;
 }
 
 double entropy(std::initializer_list<double> p) {
@@ -150,6 +153,37 @@ TEST_CASE("moe telemetry: stats of a hand-built decision") {
   // No kept mask: every slot is kept.
   d.kept = Tensor();
   CHECK(moe::routing_stats(d, 4).tokens_per_expert == std::vector<int64_t>{2, 1, 1, 0});
+  // A variable-k router's unused slot (kept false, no capacity ran: routed undefined) is not a drop.
+  d = small_decision();
+  d.routed = Tensor();
+  const RoutingStats v = moe::routing_stats(d, 4);
+  CHECK(v.dropped_fraction == 0);
+  CHECK(v.routed_per_expert == std::vector<int64_t>{2, 1, 0, 0});
+  CHECK(v.tokens_per_expert == std::vector<int64_t>{2, 1, 0, 0});
+  d.routed = ones({3, 2}, kBool);
+  CHECK_MOELAB_ERROR(moe::routing_stats(d, 4), "decision.routed must be bool");
+}
+
+TEST_CASE("moe telemetry: capacity drops counted through decision.routed, unused top-p slots are not") {
+  manual_seed(3);
+  moe::RouterOptions o;
+  o.d_model = 4, o.num_experts = 4, o.top_k = 2;
+  moe::TopKRouter r(o);
+  const Tensor x = randn({40, 4});
+  moe::RoutingDecision d = r(x);
+  moe::CapacityOptions cap;
+  cap.factor = 0.5;
+  moe::apply_capacity(d, 4, cap);
+  const RoutingStats s = moe::routing_stats(d, 4);
+  CHECK(s.routed_slots() == 80);
+  CHECK(s.kept_slots() == moe::kept_counts(d, 4).sum().item<int64_t>());
+  CHECK(s.kept_slots() <= 4 * 10);
+  CHECK(s.dropped_fraction == doctest::Approx(1.0 - static_cast<double>(s.kept_slots()) / 80.0));
+  moe::TopPRouter tp(o, moe::TopPOptions{.top_p = 0.3});
+  const RoutingStats t = moe::routing_stats(tp(x), 4);
+  CHECK(t.dropped_fraction == 0);
+  CHECK(t.routed_slots() == t.kept_slots());
+  CHECK(t.kept_slots() >= 40);
 }
 
 TEST_CASE("moe telemetry: uniform probabilities give entropy log E and zero margins") {
