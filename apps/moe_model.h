@@ -68,8 +68,8 @@ class EpochRoutingStats {
  public:
   void add(const moe::RoutingStats& s, double aux_loss);
   // "dropped 3.1% of slots, 0.4% of tokens, 1.94 experts/token, entropy 1.92, imbalance 1.34,
-  //  dead 0/8, load [12 13 ...]%, aux 0.0213": slots dropped by capacity (and, for top-p and
-  // expert-choice, unused), tokens with no expert left (residual only), kept slots per token, mean
+  //  dead 0/8, load [12 13 ...]%, aux 0.0213": routed slots dropped by capacity, tokens whose
+  // routed slots were all dropped (residual only), kept slots per token, mean
   // router entropy (nats), max/mean of the epoch's kept slots per expert, experts that got nothing
   // all epoch, each expert's share of the kept slots, mean weighted aux loss.
   std::string summary() const;

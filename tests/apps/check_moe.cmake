@@ -113,6 +113,7 @@ run_ok(out ${MOELAB} train --model mlp --moe --router top-p --top-p 0.3 -k 3 --e
 expect("${out}" "moe top-p, 8 experts, p 0.3 \\(at most 3\\)" "top-p header")
 run_ok(out ${MOELAB} train --model mlp --moe --router expert-choice -E 4 --epochs 1 -o ${WORK_DIR}/ec.safetensors ${small})
 expect("${out}" "dead 0/4, load \\[25 25 25 25\\]%" "expert choice is balanced")
+expect("${out}" "moe: dropped 0.0% of slots, 0.0% of tokens, 1.00 experts/token" "expert choice: C = T/E, nothing dropped")
 
 # A checkpoint without the MoE part (as written before --moe existed) loads with MoE off.
 run_ok(out ${MOELAB} train --model mlp --epochs 1 -o ${WORK_DIR}/plain.safetensors ${small})
