@@ -6,6 +6,9 @@
 // LAPACK's `info` per matrix in an i32 tensor shaped like the batch (0 = success) instead of
 // throwing, so that ops/ can word the error (or, later, a *_ex op can return it as PyTorch does).
 #pragma once
+#include <cstdint>
+#include <vector>
+
 #include "moelab/core/tensor.h"
 
 namespace moelab {
@@ -18,6 +21,20 @@ class LinalgKernels {
   // out [..., M, N], all of one dtype (f32, f64, i32, i64). beta = 0 means out is not read (NaNs in
   // it do not leak), as in BLAS. out must not overlap a or b. K = 0 gives beta * out.
   virtual void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) = 0;
+
+  // Grouped GEMM over row segments (MoE experts after dispatch): group g owns rows
+  // offsets[g] .. offsets[g+1] of a and out, and out[rows_g] = a[rows_g] @ b[g]. a [N, K] and out
+  // [N, M] contiguous; b [G, K, M] contiguous, or the transpose(1, 2) view of a contiguous
+  // [G, M, K] (read in place, no copy). offsets (host, G + 1 entries) start at 0, do not decrease and
+  // end at N; f32/f64. Unlike the other kernels these layouts are required, not any strides. An
+  // empty group writes nothing; K = 0 gives zeros.
+  virtual void grouped_gemm(const Tensor& out, const Tensor& a, const Tensor& b,
+                            const std::vector<int64_t>& offsets) = 0;
+
+  // Its weight-gradient form: out[g] = a[rows_g]^T @ c[rows_g], a [N, K], c [N, M], out [G, K, M],
+  // all contiguous, offsets as above; out[g] is zero for an empty group.
+  virtual void grouped_gemm_tn(const Tensor& out, const Tensor& a, const Tensor& c,
+                               const std::vector<int64_t>& offsets) = 0;
 
   // Thin (full_matrices = false) or full SVD of a [..., m, n] (f32/f64), k = min(m, n):
   // s [..., k] descending; u [..., m, k or m] and vh [..., k or n, n], both contiguous. With u and

@@ -1,74 +1,20 @@
-// Grouped GEMM on the CPU, straight over cblas_sgemm/cblas_dgemm on contiguous segments (no
-// backend kernel family yet: this is the only place that needs a ragged batch of GEMMs).
-//
-// Scheduling: OpenBLAS multithreads a GEMM above 64^3 multiply-adds and runs smaller ones on the
-// calling thread. So large expert GEMMs run one after another, each using BLAS's threads, while
-// small ones are spread over moelab's pool with parallel_for (the same policy as matmul's batches),
-// so that pool threads never enter OpenBLAS's thread server.
+// Grouped GEMM: argument checks and autograd here; the GEMMs themselves are the backend's
+// LinalgKernels::grouped_gemm / grouped_gemm_tn primitives (on the CPU, OpenBLAS over the segments
+// in backends/cpu/cpu_grouped_gemm.cpp, parallel across experts).
 #include "moelab/moe/grouped_gemm.h"
 
-#include <cblas.h>
-
-#include <climits>
-#include <cstring>
-#include <type_traits>
-
 #include "moelab/autograd/function.h"
+#include "moelab/backends/linalg_kernels.h"
 #include "moelab/core/error.h"
-#include "moelab/core/parallel.h"
 #include "moelab/moe/dispatch.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/indexing.h"
+#include "moelab/ops/op_helpers.h"
 
 namespace moelab::moe {
 namespace {
 
-constexpr int64_t kSmallGemm = 64 * 64 * 64;
-
-int blas_int(int64_t v, const char* op) {
-  MOELAB_CHECK(v <= INT_MAX, op, ": dimension ", v, " is too large for BLAS (int)");
-  return static_cast<int>(v);
-}
-
-// C[m, n] = op(A) @ op(B) (beta = 0), row-major.
-template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
-          int64_t ldc, const char* op) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // an empty sum; BLAS implementations differ on whether they touch C
-    for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(T));
-    return;
-  }
-  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  const int M = blas_int(m, op), N = blas_int(n, op), K = blas_int(k, op);
-  const int LDA = blas_int(lda, op), LDB = blas_int(ldb, op), LDC = blas_int(ldc, op);
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, LDA, b, LDB, 0.0f, c, LDC);
-  else
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, LDA, b, LDB, 0.0, c, LDC);
-}
-
-// Runs fn(e) for every expert: large GEMMs in turn (BLAS threads each), small ones over the pool.
-template <class Fn>
-void for_each_expert(int64_t E, const std::vector<int64_t>& work, const Fn& fn) {
-  std::vector<int64_t> small;
-  int64_t small_work = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t wk = work[static_cast<size_t>(e)];
-    if (wk > kSmallGemm) {
-      fn(e);
-    } else {
-      small.push_back(e);
-      small_work += wk;
-    }
-  }
-  if (small.empty()) return;
-  const int64_t n = static_cast<int64_t>(small.size());
-  const int64_t avg = std::max<int64_t>(1, small_work / n);
-  parallel_for(0, n, std::max<int64_t>(1, (1 << 20) / avg), [&](int64_t b, int64_t end) {
-    for (int64_t i = b; i < end; ++i) fn(small[static_cast<size_t>(i)]);
-  });
-}
+using detail::backend_of;
 
 void check_offsets(const std::vector<int64_t>& offs, int64_t E, int64_t N, const char* op) {
   MOELAB_CHECK(static_cast<int64_t>(offs.size()) == E + 1, op, ": offsets must have E + 1 = ", E + 1,
@@ -90,56 +36,22 @@ void check_float_cpu(const Tensor& t, const char* op, const char* arg, int dims)
 
 // y = per-segment x @ w[e]; no autograd.
 Tensor gmm_forward(const Tensor& x_in, const Tensor& w_in, const std::vector<int64_t>& offs) {
-  const char* op = "grouped_matmul";
-  const int64_t N = x_in.size(0), din = x_in.size(1), E = w_in.size(0), dout = w_in.size(2);
   const Tensor x = x_in.contiguous();
-  // w[e] as BLAS sees it: row-major [din, dout], or the transpose of a row-major [dout, din].
+  // The kernel reads w contiguous or as the transpose(1, 2) view of a contiguous tensor in place
+  // (w2.transpose(1, 2) in the backward); anything else is copied.
   Tensor w = w_in;
-  bool trans = false;
-  if (!w.is_contiguous()) {
-    if (w.transpose(1, 2).is_contiguous())
-      trans = true;
-    else
-      w = w.contiguous();
-  }
-  const int64_t ldb = trans ? std::max<int64_t>(1, din) : std::max<int64_t>(1, dout);
-  Tensor y = make_empty({N, dout}, x.dtype());
-  std::vector<int64_t> work(static_cast<size_t>(E));
-  for (int64_t e = 0; e < E; ++e)
-    work[static_cast<size_t>(e)] = (offs[static_cast<size_t>(e + 1)] - offs[static_cast<size_t>(e)]) * din * dout;
-  visit_dtype<DTypes::Float>(x.dtype(), op, [&]<class T>() {
-    const T* px = x.data_ptr<T>();
-    const T* pw = w.data_ptr<T>();
-    T* py = y.data_ptr<T>();
-    for_each_expert(E, work, [&](int64_t e) {
-      const int64_t r0 = offs[static_cast<size_t>(e)], rows = offs[static_cast<size_t>(e + 1)] - r0;
-      gemm<T>(false, trans, rows, dout, din, px + r0 * din, std::max<int64_t>(1, din), pw + e * din * dout, ldb,
-              py + r0 * dout, std::max<int64_t>(1, dout), op);
-    });
-  });
+  if (!w.is_contiguous() && !w.transpose(1, 2).is_contiguous()) w = w.contiguous();
+  Tensor y = make_empty({x.size(0), w.size(2)}, x.dtype(), x.device());
+  backend_of(x).linalg().grouped_gemm(y, x, w, offs);
   return y;
 }
 
 // out[e] = x_seg^T @ y_seg; no autograd.
 Tensor gmm_tn_forward(const Tensor& x_in, const Tensor& y_in, const std::vector<int64_t>& offs) {
-  const char* op = "grouped_matmul_tn";
-  const int64_t din = x_in.size(1), dout = y_in.size(1), E = static_cast<int64_t>(offs.size()) - 1;
   const Tensor x = x_in.contiguous(), y = y_in.contiguous();
-  Tensor out = make_empty({E, din, dout}, x.dtype());
-  std::vector<int64_t> work(static_cast<size_t>(E));
-  for (int64_t e = 0; e < E; ++e)
-    work[static_cast<size_t>(e)] = (offs[static_cast<size_t>(e + 1)] - offs[static_cast<size_t>(e)]) * din * dout;
-  visit_dtype<DTypes::Float>(x.dtype(), op, [&]<class T>() {
-    const T* px = x.data_ptr<T>();
-    const T* py = y.data_ptr<T>();
-    T* po = out.data_ptr<T>();
-    for_each_expert(E, work, [&](int64_t e) {
-      const int64_t r0 = offs[static_cast<size_t>(e)], rows = offs[static_cast<size_t>(e + 1)] - r0;
-      // rows = 0 gives K = 0: gemm writes zeros, so an expert with no tokens gets a zero gradient.
-      gemm<T>(true, false, din, dout, rows, px + r0 * din, std::max<int64_t>(1, din), py + r0 * dout,
-              std::max<int64_t>(1, dout), po + e * din * dout, std::max<int64_t>(1, dout), op);
-    });
-  });
+  const int64_t E = static_cast<int64_t>(offs.size()) - 1;
+  Tensor out = make_empty({E, x.size(1), y.size(1)}, x.dtype(), x.device());
+  backend_of(x).linalg().grouped_gemm_tn(out, x, y, offs);
   return out;
 }
 

@@ -1,8 +1,9 @@
 // Grouped expert GEMMs over the contiguous segments made by dispatch (moe/dispatch.h): all
 // experts' weights live in one [E, d_in, d_out] tensor and rows offsets[e] .. offsets[e+1] of the
-// input are multiplied by w[e]. One BLAS GEMM per non-empty expert, written straight into the
-// output; no padding, no per-expert tensors. CPU, f32 and f64; differentiable to any order (the
-// backward is itself made of grouped GEMMs).
+// input are multiplied by w[e]. The GEMMs are the backend primitive LinalgKernels::grouped_gemm
+// (backends/linalg_kernels.h; on the CPU one BLAS GEMM per non-empty expert, written straight into
+// the output; no padding, no per-expert tensors); this layer adds the checks and autograd. CPU, f32
+// and f64; differentiable to any order (the backward is itself made of grouped GEMMs).
 #pragma once
 #include <cstdint>
 #include <vector>

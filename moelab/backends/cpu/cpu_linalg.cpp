@@ -1,4 +1,5 @@
-// CPU matrix products: batched strided GEMM over OpenBLAS for f32/f64, a plain loop for integers.
+// CPU matrix products: batched strided GEMM over OpenBLAS for f32/f64, a plain loop for integers
+// (the grouped GEMMs over row segments are in cpu_grouped_gemm.cpp).
 //
 // Operands go to BLAS without a copy whenever their layout allows: a matrix whose column stride is
 // 1 is passed as is (row-major, lda = row stride), one whose row stride is 1 is passed with
@@ -214,6 +215,14 @@ class CpuLinalgKernels final : public LinalgKernels {
       else
         gemm_int<T>(out, a, b, alpha, beta);
     });
+  }
+  void grouped_gemm(const Tensor& out, const Tensor& a, const Tensor& b,
+                    const std::vector<int64_t>& offsets) override {
+    blas_grouped_gemm(out, a, b, offsets);
+  }
+  void grouped_gemm_tn(const Tensor& out, const Tensor& a, const Tensor& c,
+                       const std::vector<int64_t>& offsets) override {
+    blas_grouped_gemm_tn(out, a, c, offsets);
   }
   void svd(const Tensor& a, const Tensor& u, const Tensor& s, const Tensor& vh, bool full_matrices,
            const Tensor& info) override {

@@ -2,6 +2,7 @@
 #pragma once
 #include <climits>
 #include <cstdint>
+#include <vector>
 
 #include "moelab/core/tensor.h"
 
@@ -52,5 +53,9 @@ void lapack_qr(const Tensor& a, const Tensor& q, const Tensor& r, bool complete)
 void lapack_solve(const Tensor& a, const Tensor& b, const Tensor& x, const Tensor& info);
 void lapack_cholesky(const Tensor& a, const Tensor& out, bool upper, const Tensor& info);
 void lapack_eigh(const Tensor& a, const Tensor& w, const Tensor& v, bool lower, const Tensor& info);
+
+// The grouped GEMMs (cpu_grouped_gemm.cpp); signatures and layouts as in LinalgKernels.
+void blas_grouped_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const std::vector<int64_t>& offsets);
+void blas_grouped_gemm_tn(const Tensor& out, const Tensor& a, const Tensor& c, const std::vector<int64_t>& offsets);
 
 }  // namespace moelab::cpu
