@@ -1,48 +1,26 @@
 #include "moelab/moe/grouped_ffn.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <climits>
-#include <cstring>
-#include <type_traits>
 
 #include "moelab/autograd/function.h"
+#include "moelab/backends/linalg_kernels.h"
 #include "moelab/core/error.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/swiglu.h"
 #include "moelab/moe/swiglu_kernels.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
+#include "moelab/ops/op_helpers.h"
 
 namespace moelab::moe {
 namespace {
 
 constexpr const char* kOp = "grouped_swiglu_ffn";
 
-int blas_int(int64_t v) {
-  MOELAB_CHECK(v <= INT_MAX, kOp, ": dimension ", v, " is too large for BLAS (int)");
-  return static_cast<int>(v);
-}
-
-// C[m, n] = op(A) op(B) + beta C, row-major; an empty sum (k = 0) writes beta C (zeros for beta 0).
-template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
-          T beta, T* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i)
-      if (beta == T(0)) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(T));
-      else for (int64_t j = 0; j < n; ++j) c[i * ldc + j] *= beta;
-    return;
-  }
-  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, blas_int(m), blas_int(n), blas_int(k), 1.0f, a, blas_int(lda), b,
-                blas_int(ldb), beta, c, blas_int(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, TA, TB, blas_int(m), blas_int(n), blas_int(k), 1.0, a, blas_int(lda), b,
-                blas_int(ldb), beta, c, blas_int(ldc));
+// out = a @ b + beta * out through the backend's GEMM; a, b and out are 2-D views of the buffers
+// (a transposed view goes to BLAS as a trans flag, no copy), beta = 1 accumulates into out.
+void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0) {
+  moelab::detail::backend_of(out).linalg().gemm(out, a, b, 1.0, beta);
 }
 
 void check_w(const Tensor& w, const char* name, int64_t E, int64_t din, int64_t dout, DType dt) {
@@ -66,12 +44,12 @@ Tensor forward_down(const Tensor& a1, const Tensor& a3, const Tensor& w2, const 
   const int64_t N = a1.size(0), f = a1.size(1), d = w2.size(2), E = w2.size(0);
   Tensor y = make_empty({N, d}, a1.dtype()), buf = make_empty({max_rows(offs), f}, a1.dtype());
   visit_dtype<DTypes::Float>(a1.dtype(), kOp, [&]<class T>() {
-    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
-    T *py = y.data_ptr<T>(), *h = buf.data_ptr<T>();
+    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
+    T* h = buf.data_ptr<T>();
     for (int64_t e = 0; e < E; ++e) {
       const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
       detail::swiglu_forward<T>(pa1 + r0 * f, pa3 + r0 * f, h, n * f);
-      gemm<T>(false, false, n, d, f, h, f, pw2 + e * f * d, d, T(0), py + r0 * d, d);
+      gemm(y.narrow(0, r0, n), buf.narrow(0, 0, n), w2.select(0, e));
     }
   });
   return y;
@@ -88,22 +66,21 @@ std::vector<Tensor> backward_by_expert(const Tensor& g_in, const Tensor& xs, con
   const int64_t rows = max_rows(offs);
   Tensor buf_h = make_empty({rows, f}, xs.dtype()), buf_g = make_empty({rows, f}, xs.dtype());
   visit_dtype<DTypes::Float>(xs.dtype(), kOp, [&]<class T>() {
-    const T *px = xs.data_ptr<T>(), *pg = g.data_ptr<T>(), *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
-    const T *pw1 = w1.data_ptr<T>(), *pw3 = w3.data_ptr<T>(), *pw2 = w2.data_ptr<T>();
-    T *pgx = gxs.data_ptr<T>(), *pgw1 = gw1.data_ptr<T>(), *pgw3 = gw3.data_ptr<T>(), *pgw2 = gw2.data_ptr<T>();
+    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
     T *h = buf_h.data_ptr<T>(), *gh = buf_g.data_ptr<T>();
     for (int64_t e = 0; e < E; ++e) {
       const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
-      const T *xe = px + r0 * d, *ge = pg + r0 * d, *a1e = pa1 + r0 * f, *a3e = pa3 + r0 * f;
-      const T *w1e = pw1 + e * d * f, *w3e = pw3 + e * d * f, *w2e = pw2 + e * f * d;
-      detail::swiglu_forward<T>(a1e, a3e, h, n * f);                              // h_e
-      gemm<T>(true, false, f, d, n, h, f, ge, d, T(0), pgw2 + e * f * d, d);      // gw2[e] = h_e^T g_e
-      gemm<T>(false, true, n, f, d, ge, d, w2e, d, T(0), gh, f);                  // gh_e = g_e w2[e]^T
-      detail::grads_inplace<T>(gh, a1e, a3e, h, n * f);                           // gh <- d a1_e, h <- d a3_e
-      gemm<T>(true, false, d, f, n, xe, d, gh, f, T(0), pgw1 + e * d * f, f);     // gw1[e] = x_e^T d a1_e
-      gemm<T>(true, false, d, f, n, xe, d, h, f, T(0), pgw3 + e * d * f, f);      // gw3[e] = x_e^T d a3_e
-      gemm<T>(false, true, n, d, f, gh, f, w1e, f, T(0), pgx + r0 * d, d);        // gxs_e = d a1_e w1[e]^T
-      gemm<T>(false, true, n, d, f, h, f, w3e, f, T(1), pgx + r0 * d, d);         //      + d a3_e w3[e]^T
+      const T *a1e = pa1 + r0 * f, *a3e = pa3 + r0 * f;
+      const Tensor xe = xs.narrow(0, r0, n), ge = g.narrow(0, r0, n), gxe = gxs.narrow(0, r0, n);
+      const Tensor he = buf_h.narrow(0, 0, n), ghe = buf_g.narrow(0, 0, n);
+      detail::swiglu_forward<T>(a1e, a3e, h, n * f);                     // h_e
+      gemm(gw2.select(0, e), he.transpose(0, 1), ge);                    // gw2[e] = h_e^T g_e
+      gemm(ghe, ge, w2.select(0, e).transpose(0, 1));                    // gh_e = g_e w2[e]^T
+      detail::grads_inplace<T>(gh, a1e, a3e, h, n * f);                  // gh <- d a1_e, h <- d a3_e
+      gemm(gw1.select(0, e), xe.transpose(0, 1), ghe);                   // gw1[e] = x_e^T d a1_e
+      gemm(gw3.select(0, e), xe.transpose(0, 1), he);                    // gw3[e] = x_e^T d a3_e
+      gemm(gxe, ghe, w1.select(0, e).transpose(0, 1));                   // gxs_e = d a1_e w1[e]^T
+      gemm(gxe, he, w3.select(0, e).transpose(0, 1), 1.0);               //      + d a3_e w3[e]^T
     }
   });
   return {gxs, gw1, gw3, gw2};
