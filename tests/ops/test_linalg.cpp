@@ -1,5 +1,5 @@
-// matmul, mm, bmm, mv, dot, outer and the GEMM primitive, against PyTorch goldens and a naive
-// reference, over contiguous, transposed, doubly strided and broadcast layouts.
+// matmul, mm, bmm, mv, dot, outer and the GEMM primitives (gemm, grouped_gemm), against PyTorch
+// goldens and a naive reference, over contiguous, transposed, doubly strided and broadcast layouts.
 #include <array>
 #include <cmath>
 #include <limits>
@@ -211,6 +211,37 @@ TEST_CASE("linalg: gemm primitive: alpha, beta, garbage in out, strided out") {
       k.gemm(ct, a, b, 1.0, 1.0);
       check_close(ct, ab + 1, 1e-5, 1e-5);
     }
+  }
+}
+
+TEST_CASE("linalg: grouped_gemm primitives: segments, transposed b, empty groups, K = 0") {
+  LinalgKernels& k = backend_for(kCPU).linalg();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<int64_t> offs{0, 2, 2, 7, 8};  // group 1 has no rows
+  const int64_t N = 8, K = 4, M = 3, G = 4;
+  for (DType t : {kF32, kF64}) {
+    CAPTURE(t);
+    Tensor a = random_matrix({N, K}, t, 0.3), c = random_matrix({N, M}, t, 0.9);
+    Tensor b = random_matrix({G, K, M}, t, 0.5);
+    // b contiguous, and as the transpose(1, 2) view of a contiguous [G, M, K].
+    for (const Tensor& bb : {b, b.transpose(1, 2).contiguous().transpose(1, 2)}) {
+      Tensor out = full({N, M}, nan, t);
+      k.grouped_gemm(out, a, bb, offs);
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t r0 = offs[size_t(g)], n = offs[size_t(g + 1)] - r0;
+        if (n > 0) check_close(out.narrow(0, r0, n), naive_mm(a.narrow(0, r0, n), b.select(0, g)), 1e-5, 1e-5);
+      }
+    }
+    Tensor gw = full({G, K, M}, nan, t);
+    k.grouped_gemm_tn(gw, a, c, offs);
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t r0 = offs[size_t(g)], n = offs[size_t(g + 1)] - r0;
+      check_close(gw.select(0, g), naive_mm(a.narrow(0, r0, n).transpose(0, 1), c.narrow(0, r0, n)), 1e-5, 1e-5);
+    }
+    // K = 0: an empty sum, zeros (out is garbage before).
+    Tensor out0 = full({N, M}, nan, t);
+    k.grouped_gemm(out0, zeros({N, 0}, t), zeros({G, 0, M}, t), offs);
+    check_equal(out0, zeros({N, M}, t));
   }
 }
 
