@@ -3,21 +3,8 @@
 #   cmake -DMOELAB=<path to moelab> -DWORK_DIR=<scratch dir> -P check_app.cmake
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
+include(${CMAKE_CURRENT_LIST_DIR}/app_checks.cmake)
 set(ckpt ${WORK_DIR}/run.safetensors)
-
-function(run_ok out_var)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-  set(${out_var} "${out}" PARENT_SCOPE)
-endfunction()
-
-function(expect text regex what)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: expected /${regex}/ in:\n${text}")
-  endif()
-endfunction()
 
 # --help documents every flag.
 run_ok(help ${MOELAB} train --help)

@@ -4,34 +4,7 @@
 #   cmake -DMOELAB=<path to moelab> -DWORK_DIR=<scratch dir> -P check_moe.cmake
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
-
-function(run_ok out_var)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-  set(${out_var} "${out}" PARENT_SCOPE)
-endfunction()
-
-function(expect text regex what)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: expected /${regex}/ in:\n${text}")
-  endif()
-endfunction()
-
-function(run_fails regex what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(rc EQUAL 0)
-    message(FATAL_ERROR "${what}: succeeded: ${ARGN}")
-  endif()
-  expect("${err}" "${regex}" "${what}")
-  string(STRIP "${err}" err)
-  string(REGEX MATCHALL "\n" nl "${err}")
-  list(LENGTH nl lines)
-  if(lines GREATER 1)
-    message(FATAL_ERROR "${what}: expected a short error, got:\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/app_checks.cmake)
 
 # --help documents every MoE flag.
 run_ok(help ${MOELAB} train --help)

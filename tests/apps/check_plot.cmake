@@ -2,34 +2,13 @@
 #   cmake -DMOELAB=<path to moelab> -DWORK_DIR=<scratch dir> -P check_plot.cmake
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
+include(${CMAKE_CURRENT_LIST_DIR}/app_checks.cmake)
 set(tele ${WORK_DIR}/telemetry.json)
 set(entry [=["num_tokens":4,"top_k":1,"routed_per_expert":[3,1,0],"dropped_fraction":0,"tokens_dropped_fraction":0,"mean_entropy":0.9,"mean_top1_margin":0.3,"mean_topk_margin":0.3,"dead_experts":[2],"load_imbalance":2.25]=])
 file(WRITE ${tele} "{\"format\":\"moelab.routing_telemetry\",\"version\":1,\"layers\":[
  {\"name\":\"moe0\",\"num_experts\":3,\"class_counts\":[[2,0,0],[1,1,0]],\"history\":[
    {\"step\":0,\"tokens_per_expert\":[3,1,0],${entry}},{\"step\":5,\"tokens_per_expert\":[2,2,0],${entry}}]},
  {\"name\":\"moe1\",\"num_experts\":3,\"history\":[{\"step\":0,\"tokens_per_expert\":[3,1,0],${entry}}]}]}")
-
-function(run_ok out_var)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-  set(${out_var} "${out}" PARENT_SCOPE)
-endfunction()
-
-function(expect text regex what)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: expected /${regex}/ in:\n${text}")
-  endif()
-endfunction()
-
-function(run_fails regex what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
-  if(rc EQUAL 0)
-    message(FATAL_ERROR "${what}: succeeded: ${ARGN}")
-  endif()
-  expect("${err}" "${regex}" "${what}")
-endfunction()
 
 foreach(kind load heatmap)
   run_ok(help ${MOELAB} plot ${kind} --help)
