@@ -4,28 +4,12 @@
 #include <vector>
 
 #include "autograd/grad_test_util.h"
+#include "moe/expert_test_util.h"
 #include "support/check.h"
 
 using namespace moelab;
 using namespace moelab::testing;
 using moe::ExpertFFN;
-
-namespace {
-
-// Expert e of ex on rows x [n, d], from plain matmuls and unfused activations.
-Tensor expert_ref(const ExpertFFN& ex, int64_t e, const Tensor& x) {
-  const Tensor h1 = matmul(x, ex.w1().select(0, e));
-  Tensor h;
-  switch (ex.activation()) {
-    case moe::ExpertActivation::kReLU: h = relu(h1); break;
-    case moe::ExpertActivation::kGELU: h = gelu(h1); break;
-    case moe::ExpertActivation::kSiLU: h = silu(h1); break;
-    case moe::ExpertActivation::kSwiGLU: h = silu(h1) * matmul(x, ex.w3().select(0, e)); break;
-  }
-  return matmul(h, ex.w2().select(0, e));
-}
-
-}  // namespace
 
 TEST_CASE("moe experts: forward on segments equals a per-expert matmul loop") {
   manual_seed(3);

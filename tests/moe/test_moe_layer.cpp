@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "autograd/grad_test_util.h"
+#include "moe/expert_test_util.h"
 #include "support/check.h"
 
 using namespace moelab;
+using moelab::testing::expert_ref;
 using namespace moelab::testing;
 using moe::ExpertFFN;
 using moe::MoELayer;
@@ -55,19 +57,6 @@ class DroppingRouter : public TopKRouter {
     return d;
   }
 };
-
-// Expert e of ex on rows x [n, d] from plain matmuls.
-Tensor expert_ref(const ExpertFFN& ex, int64_t e, const Tensor& x) {
-  const Tensor h1 = matmul(x, ex.w1().select(0, e));
-  Tensor h;
-  switch (ex.activation()) {
-    case moe::ExpertActivation::kReLU: h = relu(h1); break;
-    case moe::ExpertActivation::kGELU: h = gelu(h1); break;
-    case moe::ExpertActivation::kSiLU: h = silu(h1); break;
-    case moe::ExpertActivation::kSwiGLU: h = silu(h1) * matmul(x, ex.w3().select(0, e)); break;
-  }
-  return matmul(h, ex.w2().select(0, e));
-}
 
 // The layer's output from its last decision, one (token, slot) at a time, plus the shared experts.
 Tensor naive_layer(MoELayer& m, const Tensor& tokens) {
