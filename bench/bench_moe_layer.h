@@ -10,11 +10,22 @@
 
 namespace moelab::bench::moe_layer {
 
-// The benchmark: T = 2048 tokens, d = 256, f = 1024, E = 8 experts, top-2, SwiGLU experts,
-// softmax -> top-k -> renormalise (HF Mixtral), forward + backward with a fixed output gradient.
-inline constexpr int64_t kT = 2048, kD = 256, kF = 1024, kE = 8, kK = 2;
-// Expert FLOPs of one forward + backward: 3 GEMMs of [T*k, d] x [d, f] forward, 6 backward.
-inline constexpr double kExpertFlops = 9.0 * 2.0 * kT * kK * kD * kF;
+// The layer configurations, each benchmarked on both sides (the benchmark argument is the index):
+// 0: the benchmark: T = 2048 tokens, d = 256, f = 1024, E = 8 experts, top-2;
+// 1: the same layer cut into 8x finer experts as DeepSeekMoE does (each expert split in 8, and k
+//    multiplied by 8): E = 64, f = 128, top-16; the same parameters and expert FLOPs, 8x as many
+//    expert segments, each 8x smaller.
+// SwiGLU experts, softmax -> top-k -> renormalise (HF Mixtral), forward + backward with a fixed
+// output gradient.
+struct Config {
+  const char* name;
+  int64_t T, d, f, E, k;
+  // Expert FLOPs of one forward + backward: 3 GEMMs of [T*k, d] x [d, f] forward, 6 backward.
+  double expert_flops() const { return 9.0 * 2.0 * static_cast<double>(T * k * d * f); }
+};
+inline constexpr Config kConfigs[] = {{"E=8 f=1024 top-2", 2048, 256, 1024, 8, 2},
+                                      {"fine-grained E=64 f=128 top-16", 2048, 256, 128, 64, 16}};
+inline constexpr int kNumConfigs = 2;
 
 struct Data {
   std::vector<float> x;   // [T, d]
@@ -24,17 +35,17 @@ struct Data {
   std::vector<float> w3;  // [E, d, f]: up projections
   std::vector<float> w2;  // [E, f, d]: down projections
 };
-const Data& data();  // defined in bench_moe_layer.cpp
+const Data& data(int config);  // defined in bench_moe_layer.cpp
 
 // A step factory: builds one implementation's state (weights, inputs) and returns its
 // forward + backward step. Used in the forked peak-memory children.
 using MakeStep = std::function<std::function<void()>()>;
 
-// What the libtorch half registers (empty when libtorch is not built in).
+// What the libtorch half registers (empty when libtorch is not built in), per configuration.
 struct TorchSide {
-  MakeStep make_step;
+  std::function<MakeStep(int config)> make_step;
   // One forward + backward; returns out [T, d], grad x [T, d] and grad wg [E, d], concatenated.
-  std::function<std::vector<float>()> outputs;
+  std::function<std::vector<float>(int config)> outputs;
 };
 inline TorchSide& torch_side() {
   static TorchSide s;

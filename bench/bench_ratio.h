@@ -35,6 +35,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
         times_[r.run_name.str()] = r.GetAdjustedRealTime() * unit_ns(r.time_unit);
     ConsoleReporter::ReportRuns(runs);
   }
+  // A benchmark's real time per iteration in ns (the median where repeated), -1 if it did not run.
+  double time_ns(const std::string& name) const {
+    auto it = times_.find(name);
+    return it == times_.end() ? -1.0 : it->second;
+  }
   void print_ratios() const {
     std::printf("\nratios (same run; time per iteration, ours / reference):\n");
     for (const auto& p : ratio_pairs()) {

@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(cmake ninja-build g++ pkg-config python3 libopenblas-dev liblapacke-dev libdnnl-dev doctest-dev libbenchmark-dev
-          zlib1g-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
+# ocl-icd-opencl-dev: only a Recommends of libdnnl-dev, but Debian's dnnl-config.cmake calls
+# find_package(OpenCL REQUIRED), so configuring fails without it under --no-install-recommends.
+PACKAGES=(cmake ninja-build g++ pkg-config python3 libopenblas-dev liblapacke-dev libdnnl-dev ocl-icd-opencl-dev doctest-dev
+          libbenchmark-dev zlib1g-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
 JOBS=${JOBS:-$(nproc)}
 
 install_missing() {

@@ -45,6 +45,15 @@ class ElementwiseKernels {
   virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // cond is bool; a, b and out share a dtype.
   virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+
+  // Fused SwiGLU for expert FFNs (moe/swiglu.h, moe/grouped_ffn.h): out = silu(a) * b. All
+  // operands contiguous, of one shape and one dtype (f32 or f64).
+  virtual void swiglu(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Its backward from g = d out, in one pass: ga = g b s (1 + a (1 - s)) and gb = g a s, where
+  // s = sigmoid(a). Either of ga, gb may be undefined (not wanted), not both; ga may be g itself
+  // (overwritten in place). Same operand rules as swiglu.
+  virtual void swiglu_backward(const Tensor& ga, const Tensor& gb, const Tensor& g, const Tensor& a,
+                               const Tensor& b) = 0;
 };
 
 }  // namespace moelab

@@ -3,11 +3,11 @@
 #include <algorithm>
 
 #include "moelab/autograd/function.h"
+#include "moelab/backends/elementwise_kernels.h"
 #include "moelab/backends/linalg_kernels.h"
 #include "moelab/core/error.h"
 #include "moelab/moe/grouped_gemm.h"
 #include "moelab/moe/swiglu.h"
-#include "moelab/moe/swiglu_kernels.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/op_helpers.h"
@@ -43,15 +43,13 @@ int64_t max_rows(const std::vector<int64_t>& offs) {
 Tensor forward_down(const Tensor& a1, const Tensor& a3, const Tensor& w2, const std::vector<int64_t>& offs) {
   const int64_t N = a1.size(0), f = a1.size(1), d = w2.size(2), E = w2.size(0);
   Tensor y = make_empty({N, d}, a1.dtype()), buf = make_empty({max_rows(offs), f}, a1.dtype());
-  visit_dtype<DTypes::Float>(a1.dtype(), kOp, [&]<class T>() {
-    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
-    T* h = buf.data_ptr<T>();
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
-      detail::swiglu_forward<T>(pa1 + r0 * f, pa3 + r0 * f, h, n * f);
-      gemm(y.narrow(0, r0, n), buf.narrow(0, 0, n), w2.select(0, e));
-    }
-  });
+  ElementwiseKernels& k = moelab::detail::backend_of(a1).elementwise();
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
+    const Tensor h = buf.narrow(0, 0, n);
+    k.swiglu(h, a1.narrow(0, r0, n), a3.narrow(0, r0, n));
+    gemm(y.narrow(0, r0, n), h, w2.select(0, e));
+  }
   return y;
 }
 
@@ -65,24 +63,21 @@ std::vector<Tensor> backward_by_expert(const Tensor& g_in, const Tensor& xs, con
   Tensor gw3 = make_empty({E, d, f}, xs.dtype()), gw2 = make_empty({E, f, d}, xs.dtype());
   const int64_t rows = max_rows(offs);
   Tensor buf_h = make_empty({rows, f}, xs.dtype()), buf_g = make_empty({rows, f}, xs.dtype());
-  visit_dtype<DTypes::Float>(xs.dtype(), kOp, [&]<class T>() {
-    const T *pa1 = a1.data_ptr<T>(), *pa3 = a3.data_ptr<T>();
-    T *h = buf_h.data_ptr<T>(), *gh = buf_g.data_ptr<T>();
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
-      const T *a1e = pa1 + r0 * f, *a3e = pa3 + r0 * f;
-      const Tensor xe = xs.narrow(0, r0, n), ge = g.narrow(0, r0, n), gxe = gxs.narrow(0, r0, n);
-      const Tensor he = buf_h.narrow(0, 0, n), ghe = buf_g.narrow(0, 0, n);
-      detail::swiglu_forward<T>(a1e, a3e, h, n * f);                     // h_e
-      gemm(gw2.select(0, e), he.transpose(0, 1), ge);                    // gw2[e] = h_e^T g_e
-      gemm(ghe, ge, w2.select(0, e).transpose(0, 1));                    // gh_e = g_e w2[e]^T
-      detail::grads_inplace<T>(gh, a1e, a3e, h, n * f);                  // gh <- d a1_e, h <- d a3_e
-      gemm(gw1.select(0, e), xe.transpose(0, 1), ghe);                   // gw1[e] = x_e^T d a1_e
-      gemm(gw3.select(0, e), xe.transpose(0, 1), he);                    // gw3[e] = x_e^T d a3_e
-      gemm(gxe, ghe, w1.select(0, e).transpose(0, 1));                   // gxs_e = d a1_e w1[e]^T
-      gemm(gxe, he, w3.select(0, e).transpose(0, 1), 1.0);               //      + d a3_e w3[e]^T
-    }
-  });
+  ElementwiseKernels& k = moelab::detail::backend_of(xs).elementwise();
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t r0 = offs[size_t(e)], n = offs[size_t(e + 1)] - r0;
+    const Tensor a1e = a1.narrow(0, r0, n), a3e = a3.narrow(0, r0, n);
+    const Tensor xe = xs.narrow(0, r0, n), ge = g.narrow(0, r0, n), gxe = gxs.narrow(0, r0, n);
+    const Tensor he = buf_h.narrow(0, 0, n), ghe = buf_g.narrow(0, 0, n);
+    k.swiglu(he, a1e, a3e);                                          // h_e
+    gemm(gw2.select(0, e), he.transpose(0, 1), ge);                  // gw2[e] = h_e^T g_e
+    gemm(ghe, ge, w2.select(0, e).transpose(0, 1));                  // gh_e = g_e w2[e]^T
+    k.swiglu_backward(ghe, he, ghe, a1e, a3e);                       // gh <- d a1_e, h <- d a3_e
+    gemm(gw1.select(0, e), xe.transpose(0, 1), ghe);                 // gw1[e] = x_e^T d a1_e
+    gemm(gw3.select(0, e), xe.transpose(0, 1), he);                  // gw3[e] = x_e^T d a3_e
+    gemm(gxe, ghe, w1.select(0, e).transpose(0, 1));                 // gxs_e = d a1_e w1[e]^T
+    gemm(gxe, he, w3.select(0, e).transpose(0, 1), 1.0);             //      + d a3_e w3[e]^T
+  }
   return {gxs, gw1, gw3, gw2};
 }
 

@@ -1,24 +1,14 @@
 #include "moelab/moe/swiglu.h"
 
-#include <algorithm>
-#include <bit>
-#include <cmath>
-#include <cstdint>
-
 #include "moelab/autograd/function.h"
+#include "moelab/backends/elementwise_kernels.h"
 #include "moelab/core/error.h"
-#include "moelab/core/parallel.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
-#include "moelab/moe/swiglu_kernels.h"
+#include "moelab/ops/op_helpers.h"
 
 namespace moelab::moe {
 namespace {
-
-using detail::grads;
-using detail::grads_inplace;
-using detail::sigmoid_of;
-
 
 void check_args(const Tensor& gate, const Tensor& up) {
   MOELAB_CHECK(gate.defined() && up.defined(), "swiglu: gate and up must be defined");
@@ -32,53 +22,26 @@ void check_args(const Tensor& gate, const Tensor& up) {
                gate.device(), " and ", up.device());
 }
 
-// Runs body(begin, end) over [0, n) in chunks over the pool.
-template <class Body>
-void for_chunks(int64_t n, const Body& body) {
-  parallel_for(0, n, kElementwiseGrain, body);
-}
-
 Tensor forward(const Tensor& gate_in, const Tensor& up_in) {
   const Tensor a = gate_in.contiguous(), b = up_in.contiguous();
   Tensor out = make_empty(a.shape(), a.dtype());
-  visit_dtype<DTypes::Float>(a.dtype(), "swiglu", [&]<class T>() {
-    const T* pa = a.data_ptr<T>();
-    const T* pb = b.data_ptr<T>();
-    T* po = out.data_ptr<T>();
-    for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
-      detail::swiglu_forward<T>(pa + i0, pb + i0, po + i0, i1 - i0);
-    });
-  });
+  moelab::detail::backend_of(out).elementwise().swiglu(out, a, b);
   return out;
 }
 
 // Fused backward (no graph): both gradients from one pass. d gate is written over the incoming
 // gradient when nothing else can see that buffer (the engine hands over a gradient it no longer
 // needs; AccumulateGrad takes gradients on the same condition): one [N, f] buffer less at the
-// backward's peak. Each element is read before it is overwritten.
+// backward's peak.
 std::vector<Tensor> backward_fused(const Tensor& g_in, const Tensor& a_in, const Tensor& b_in, bool want_a,
                                    bool want_b) {
   const bool take_g = want_a && g_in.impl()->use_count() == 1 && g_in.storage()->use_count() == 1 &&
                       g_in.is_contiguous() && !g_in.requires_grad() && g_in.dtype() == a_in.dtype();
-  const Tensor g = g_in.contiguous(), a = a_in.contiguous(), b = b_in.contiguous();
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  const Tensor g = g_in.to(a.dtype()).contiguous();
   Tensor ga = want_a ? (take_g ? g : make_empty(a.shape(), a.dtype())) : Tensor();
   Tensor gb = want_b ? make_empty(a.shape(), a.dtype()) : Tensor();
-  visit_dtype<DTypes::Float>(a.dtype(), "swiglu backward", [&]<class T>() {
-    const T* pg = g.data_ptr<T>();
-    const T* pa = a.data_ptr<T>();
-    const T* pb = b.data_ptr<T>();
-    T* pga = want_a ? ga.data_ptr<T>() : nullptr;
-    T* pgb = want_b ? gb.data_ptr<T>() : nullptr;
-    for_chunks(a.numel(), [&](int64_t i0, int64_t i1) {
-      const int64_t n = i1 - i0;
-      if (pga && take_g)
-        grads_inplace<T>(pga + i0, pa + i0, pb + i0, pgb ? pgb + i0 : nullptr, n);
-      else if (pga)
-        grads<T>(pg + i0, pa + i0, pb + i0, pga + i0, pgb ? pgb + i0 : nullptr, n);
-      else
-        for (int64_t i = i0; i < i1; ++i) pgb[i] = pg[i] * pa[i] * sigmoid_of(pa[i]);
-    });
-  });
+  moelab::detail::backend_of(a).elementwise().swiglu_backward(ga, gb, g, a, b);
   return {ga, gb};
 }
 

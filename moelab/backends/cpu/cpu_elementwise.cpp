@@ -4,6 +4,7 @@
 
 #include "moelab/backends/cpu/cast.h"
 #include "moelab/backends/cpu/cpu_backend.h"
+#include "moelab/backends/cpu/cpu_swiglu.h"
 #include "moelab/backends/cpu/loops.h"
 #include "moelab/backends/elementwise_kernels.h"
 
@@ -192,6 +193,12 @@ class CpuElementwiseKernels final : public ElementwiseKernels {
     visit_dtype<DTypes::NumericBool>(out.dtype(), "where", [&]<class T>() {
       map_elements<T, bool, T, T>([](bool c, T x, T y) { return c ? x : y; }, out, cond, a, b);
     });
+  }
+
+  void swiglu(const Tensor& out, const Tensor& a, const Tensor& b) override { cpu::swiglu_kernel(out, a, b); }
+  void swiglu_backward(const Tensor& ga, const Tensor& gb, const Tensor& g, const Tensor& a,
+                       const Tensor& b) override {
+    cpu::swiglu_backward_kernel(ga, gb, g, a, b);
   }
 };
 

@@ -1,0 +1,149 @@
+// The fused SwiGLU kernels of the CPU backend (ElementwiseKernels::swiglu and swiglu_backward):
+// out = silu(a) * b, and both gradients in one pass.
+//
+// The f32 loops are compiled three times (target_clones: AVX-512, AVX2 + FMA, baseline SSE2) and
+// the loader picks the widest the CPU has; moelab is otherwise built for baseline x86-64, where
+// these loops run 4 lanes wide. This file is compiled with -ffp-contract=off (CMakeLists.txt), so
+// that no clone fuses a multiply-add the others round twice: every clone gives the same bits.
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "moelab/backends/cpu/cpu_swiglu.h"
+#include "moelab/core/error.h"
+#include "moelab/core/parallel.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MOELAB_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MOELAB_SIMD_CLONES
+#endif
+
+namespace moelab::cpu {
+namespace {
+
+// sigmoid(x) = 1 / (1 + exp(-x)). For f32, exp is a branch-free polynomial (Cephes expf: n =
+// round(x log2 e), r = x - n ln 2 in two parts, degree-6 polynomial, times 2^n built in the exponent
+// bits; relative error < 1e-7) so that the loops below vectorise, which libm's expf call prevents.
+// |x| is clamped to 87.3 on the bit pattern (GCC does not vectorise float compares under its default
+// -ftrapping-math; integer ones it does): sigmoid is then 1 or ~1e-38 out there, and a NaN input
+// still gives NaN through the factor x the callers multiply by. f64 uses std::exp.
+inline float exp_f32(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  uint32_t mag = bits & 0x7fffffffu;
+  mag = mag > 0x42ae999au ? 0x42ae999au : mag;  // 87.3f
+  x = std::bit_cast<float>((bits & 0x80000000u) | mag);
+  // Round x log2 e to the nearest integer by adding 1.5 * 2^23: the sum's low mantissa bits hold n.
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const int32_t ni = std::bit_cast<int32_t>(t) - 0x4B400000;
+  const float n = t - 12582912.0f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * std::bit_cast<float>((ni + 127) << 23);
+}
+inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+inline double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// d out / d a: the derivative of silu(a) = a s is s (1 + a (1 - s)).
+template <class T>
+inline T d_gate(T g, T x, T b, T s) {
+  return g * b * s * (T(1) + x * (T(1) - s));
+}
+
+// The loops, over n contiguous elements; __restrict so that they vectorise without overlap checks.
+// In the backward, ga may be g itself (each element is read before it is written): that case has its
+// own loops, which name one pointer for both.
+#define MOELAB_SWIGLU_LOOPS(T, ATTR)                                                                        \
+  ATTR void forward_##T(const T* __restrict a, const T* __restrict b, T* __restrict out, int64_t n) {     \
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] * sigmoid_of(a[i]) * b[i];                                \
+  }                                                                                                         \
+  ATTR void grads_##T(const T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict ga, \
+                      T* __restrict gb, int64_t n) {                                                        \
+    for (int64_t i = 0; i < n; ++i) {                                                                       \
+      const T x = a[i], s = sigmoid_of(x);                                                                  \
+      ga[i] = d_gate(g[i], x, b[i], s);                                                                     \
+      gb[i] = g[i] * x * s;                                                                                 \
+    }                                                                                                       \
+  }                                                                                                         \
+  ATTR void grads_inplace_##T(T* __restrict g, const T* __restrict a, const T* __restrict b,               \
+                              T* __restrict gb, int64_t n) {                                                \
+    for (int64_t i = 0; i < n; ++i) {                                                                       \
+      const T x = a[i], s = sigmoid_of(x), gi = g[i];                                                       \
+      g[i] = d_gate(gi, x, b[i], s);                                                                        \
+      gb[i] = gi * x * s;                                                                                   \
+    }                                                                                                       \
+  }                                                                                                         \
+  ATTR void grad_gate_##T(const T* __restrict g, const T* __restrict a, const T* __restrict b,             \
+                          T* __restrict ga, int64_t n) {                                                    \
+    for (int64_t i = 0; i < n; ++i) ga[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));                   \
+  }                                                                                                         \
+  ATTR void grad_gate_inplace_##T(T* __restrict g, const T* __restrict a, const T* __restrict b, int64_t n) { \
+    for (int64_t i = 0; i < n; ++i) g[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));                    \
+  }                                                                                                         \
+  ATTR void grad_up_##T(const T* __restrict g, const T* __restrict a, T* __restrict gb, int64_t n) {        \
+    for (int64_t i = 0; i < n; ++i) gb[i] = g[i] * a[i] * sigmoid_of(a[i]);                               \
+  }
+
+MOELAB_SWIGLU_LOOPS(float, MOELAB_SIMD_CLONES)
+MOELAB_SWIGLU_LOOPS(double, )
+#undef MOELAB_SWIGLU_LOOPS
+
+// Overloads, so that the dtype dispatch below can name one function for both types.
+void forward(const float* a, const float* b, float* o, int64_t n) { forward_float(a, b, o, n); }
+void forward(const double* a, const double* b, double* o, int64_t n) { forward_double(a, b, o, n); }
+template <class T>
+void backward(const T* g, const T* a, const T* b, T* ga, T* gb, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (ga && gb) ga == g ? grads_inplace_float(ga, a, b, gb, n) : grads_float(g, a, b, ga, gb, n);
+    else if (ga) ga == g ? grad_gate_inplace_float(ga, a, b, n) : grad_gate_float(g, a, b, ga, n);
+    else grad_up_float(g, a, gb, n);
+  } else {
+    if (ga && gb) ga == g ? grads_inplace_double(ga, a, b, gb, n) : grads_double(g, a, b, ga, gb, n);
+    else if (ga) ga == g ? grad_gate_inplace_double(ga, a, b, n) : grad_gate_double(g, a, b, ga, n);
+    else grad_up_double(g, a, gb, n);
+  }
+}
+
+void check_operand(const Tensor& t, const Tensor& a, const char* op, const char* name) {
+  MOELAB_CHECK(t.is_contiguous() && t.shape() == a.shape() && t.dtype() == a.dtype() && t.device().is_cpu(), op,
+               ": ", name, " must be a contiguous CPU tensor of a's shape ", a.shape(), " and dtype ", a.dtype());
+}
+
+}  // namespace
+
+void swiglu_kernel(const Tensor& out, const Tensor& a, const Tensor& b) {
+  MOELAB_CHECK(a.dtype() == kF32 || a.dtype() == kF64, "swiglu: f32 or f64 only, got ", a.dtype());
+  for (const auto& [t, name] : {std::pair{&a, "a"}, {&b, "b"}, {&out, "out"}}) check_operand(*t, a, "swiglu", name);
+  visit_dtype<DTypes::Float>(a.dtype(), "swiglu", [&]<class T>() {
+    const T *pa = a.data_ptr<T>(), *pb = b.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    parallel_for(0, a.numel(), kElementwiseGrain,
+                 [&](int64_t i0, int64_t i1) { forward(pa + i0, pb + i0, po + i0, i1 - i0); });
+  });
+}
+
+void swiglu_backward_kernel(const Tensor& ga, const Tensor& gb, const Tensor& g, const Tensor& a, const Tensor& b) {
+  MOELAB_CHECK(a.dtype() == kF32 || a.dtype() == kF64, "swiglu backward: f32 or f64 only, got ", a.dtype());
+  MOELAB_CHECK(ga.defined() || gb.defined(), "swiglu backward: neither gradient asked for");
+  for (const auto& [t, name] : {std::pair{&b, "b"}, {&g, "g"}}) check_operand(*t, a, "swiglu backward", name);
+  if (ga.defined()) check_operand(ga, a, "swiglu backward", "ga");
+  if (gb.defined()) check_operand(gb, a, "swiglu backward", "gb");
+  visit_dtype<DTypes::Float>(a.dtype(), "swiglu backward", [&]<class T>() {
+    const T *pg = g.data_ptr<T>(), *pa = a.data_ptr<T>(), *pb = b.data_ptr<T>();
+    T* pga = ga.defined() ? ga.data_ptr<T>() : nullptr;
+    T* pgb = gb.defined() ? gb.data_ptr<T>() : nullptr;
+    parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+      backward<T>(pg + i0, pa + i0, pb + i0, pga ? pga + i0 : nullptr, pgb ? pgb + i0 : nullptr, i1 - i0);
+    });
+  });
+}
+
+}  // namespace moelab::cpu
