@@ -45,6 +45,16 @@ class IndexKernels {
   // The coordinates of the nonzero elements of `in` in row-major order: out is i64 [n, in.dim()],
   // with n the count of nonzero elements (computed by ops/ beforehand).
   virtual void nonzero(const Tensor& out, const Tensor& in) = 0;
+
+  // MoE combine (moe/dispatch.h): out[t] = sum over j of w[t, j] * y[rows[t, j]], over the k slots
+  // of token t whose row is >= 0 (a dropped slot has row -1), in order of j. out [T, d], y [N, d],
+  // w and rows [T, k]; all contiguous; out, y and w of one dtype (f32 or f64), rows i64.
+  virtual void weighted_row_sum(const Tensor& out, const Tensor& y, const Tensor& w, const Tensor& rows) = 0;
+  // Its backward from g = d out [T, d]: gy[r] = w[s] * g[s / k] for each row r of y, where s =
+  // slots[r] is the flat [T * k] slot that row came from; gw[s] = <g[s / k], y[rows[s]]>, 0 where
+  // rows[s] < 0. Either of gy, gw may be undefined (not wanted), not both.
+  virtual void weighted_row_sum_backward(const Tensor& gy, const Tensor& gw, const Tensor& g, const Tensor& y,
+                                         const Tensor& w, const Tensor& rows, const Tensor& slots) = 0;
 };
 
 }  // namespace moelab

@@ -1,15 +1,15 @@
 #include "moelab/moe/dispatch.h"
 
-#include <algorithm>
-#include <cstring>
+#include <span>
 
 #include "moelab/autograd/function.h"
+#include "moelab/backends/index_kernels.h"
 #include "moelab/core/error.h"
-#include "moelab/core/parallel.h"
 #include "moelab/ops/reduce.h"
 #include "moelab/ops/elementwise.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/indexing.h"
+#include "moelab/ops/op_helpers.h"
 
 namespace moelab::moe {
 
@@ -81,49 +81,16 @@ void check_plan(const DispatchPlan& plan, const char* op) {
                op, ": the plan is empty; make it with plan_dispatch");
 }
 
+IndexKernels& index_kernels(const Tensor& t) { return moelab::detail::backend_of(t).index(); }
+
 // combine's backward without a graph, in one pass over the rows and no [N, d] temporaries:
 // gy[r] = w[slot r] * g[token r], gw[slot] = <g[token], y[row]> (0 for a dropped slot).
 std::vector<Tensor> combine_backward_fused(const Tensor& g_in, const Tensor& y_in, const Tensor& w_in,
                                            const DispatchPlan& plan, bool want_y, bool want_w) {
-  const Tensor g = g_in.contiguous(), y = y_in.contiguous(), w = w_in.contiguous();
-  const int64_t N = plan.num_rows(), d = y.size(1), S = plan.num_tokens * plan.top_k, k = plan.top_k;
-  Tensor gy = want_y ? make_empty({N, d}, y.dtype()) : Tensor();
-  Tensor gw = want_w ? make_empty({plan.num_tokens, k}, y.dtype()) : Tensor();
-  const int64_t* order = plan.order.data_ptr<int64_t>();
-  const int64_t* row_of = plan.row_of.data_ptr<int64_t>();
-  visit_dtype<DTypes::Float>(y.dtype(), "combine backward", [&]<class T>() {
-    const T* pg = g.data_ptr<T>();
-    const T* py = y.data_ptr<T>();
-    const T* pw = w.data_ptr<T>();
-    const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, d));
-    if (want_y) {
-      T* po = gy.data_ptr<T>();
-      parallel_for(0, N, grain, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t s = order[r];
-          const T a = pw[s];
-          const T* gr = pg + (s / k) * d;
-          T* o = po + r * d;
-          for (int64_t i = 0; i < d; ++i) o[i] = a * gr[i];
-        }
-      });
-    }
-    if (want_w) {
-      T* po = gw.data_ptr<T>();
-      parallel_for(0, S, grain, [&](int64_t s0, int64_t s1) {
-        for (int64_t s = s0; s < s1; ++s) {
-          const int64_t r = row_of[s];
-          T acc = T(0);
-          if (r >= 0) {
-            const T* gr = pg + (s / k) * d;
-            const T* yr = py + r * d;
-            for (int64_t i = 0; i < d; ++i) acc += gr[i] * yr[i];
-          }
-          po[s] = acc;
-        }
-      });
-    }
-  });
+  const Tensor y = y_in.contiguous(), w = w_in.to(y.dtype()).contiguous(), g = g_in.to(y.dtype()).contiguous();
+  Tensor gy = want_y ? make_empty(y.shape(), y.dtype()) : Tensor();
+  Tensor gw = want_w ? make_empty(w.shape(), y.dtype()) : Tensor();
+  index_kernels(y).weighted_row_sum_backward(gy, gw, g, y, w, plan.row_of.reshape(w.shape()), plan.order);
   return {gy, gw};
 }
 
@@ -138,19 +105,10 @@ Tensor dispatch(const Tensor& x, const DispatchPlan& plan) {
   const int64_t N = plan.num_rows(), d = x.size(1);
   Tensor out;
   {
-    // Row r is a copy of x[token_of[r]]; rows are independent, so any split over threads is exact.
+    // Row r is a copy of x[token_of[r]]: advanced indexing on the token dim.
     autograd::NoGradGuard no_grad;
-    const Tensor xc = x.contiguous();
     out = make_empty({N, d}, x.dtype());
-    const int64_t* token_of = plan.token_of.data_ptr<int64_t>();
-    const int64_t bytes = d * static_cast<int64_t>(x.element_size());
-    const char* px = static_cast<const char*>(xc.raw_data());
-    char* po = static_cast<char*>(out.raw_data());
-    if (bytes > 0)
-      parallel_for(0, N, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, d)), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          std::memcpy(po + r * bytes, px + token_of[r] * bytes, static_cast<size_t>(bytes));
-      });
+    index_kernels(x).index(out, x, std::span<const Tensor>(&plan.token_of, 1));
   }
   if (autograd::needs_grad({&x}))
     // d x[t] = sum of the gradients of t's rows: combine with unit weights (differentiable in turn).
@@ -183,26 +141,7 @@ Tensor combine(const Tensor& y, const Tensor& weights, const DispatchPlan& plan,
     autograd::NoGradGuard no_grad;
     const Tensor yc = y.contiguous(), wc = w.contiguous();
     out = make_empty({T, d}, y.dtype());
-    const int64_t* row_of = plan.row_of.data_ptr<int64_t>();
-    visit_dtype<DTypes::Float>(y.dtype(), "combine", [&]<class S>() {
-      const S* py = yc.data_ptr<S>();
-      const S* pw = wc.data_ptr<S>();
-      S* po = out.data_ptr<S>();
-      const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, k * d));
-      parallel_for(0, T, grain, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          S* o = po + t * d;
-          for (int64_t i = 0; i < d; ++i) o[i] = S(0);
-          for (int64_t j = 0; j < k; ++j) {
-            const int64_t r = row_of[t * k + j];
-            if (r < 0) continue;
-            const S a = pw[t * k + j];
-            const S* yr = py + r * d;
-            for (int64_t i = 0; i < d; ++i) o[i] += a * yr[i];
-          }
-        }
-      });
-    });
+    index_kernels(y).weighted_row_sum(out, yc, wc, plan.row_of.reshape({T, k}));
   }
   if (autograd::needs_grad({&y, &w})) {
     // d y[r] = w[slot r] * g[token r]; d w[t, j] = <g[t], y[row_of[t, j]]> (0 for a dropped slot).

@@ -3,6 +3,8 @@
 #include <vector>
 
 #include "autograd/grad_test_util.h"
+#include "moelab/backends/backend.h"
+#include "moelab/backends/index_kernels.h"
 #include "support/check.h"
 
 using namespace moelab;
@@ -200,4 +202,51 @@ TEST_CASE("moe dispatch: errors") {
   CHECK_MOELAB_ERROR(moe::combine(y, ones({2, 2}), p, 3), "num_tokens = 3");
   CHECK_MOELAB_ERROR(moe::combine(y, ones({2, 2}, kI64), p, 2), "weights must be floating");
   CHECK_MOELAB_ERROR(moe::combine(y.to(kI64), ones({2, 2}), p, 2), "y must be floating");
+}
+
+TEST_CASE("backend weighted_row_sum primitives: against a loop, dropped rows, each gradient alone, errors") {
+  // The IndexKernels primitives behind combine. d = 37: the 16-lane dot product's blocks and tail.
+  manual_seed(12);
+  IndexKernels& k = backend_for(kCPU).index();
+  const int64_t T = 5, K = 3, N = 12, d = 37;
+  // rows [T, K] into y's N rows, two slots dropped (-1); slots [N]: which flat slot each row serves.
+  const Tensor rows = i64({0, 1, 2, 3, -1, 4, 5, 6, 7, 8, 9, -1, 10, 11, -1}, {T, K});
+  std::vector<int64_t> slot_of(N, -1);
+  const std::vector<int64_t> rv = rows.to_vector<int64_t>();
+  for (int64_t s = 0; s < T * K; ++s)
+    if (rv[size_t(s)] >= 0) slot_of[size_t(rv[size_t(s)])] = s;
+  const Tensor slots = i64(slot_of, {N});
+  for (DType dt : {kF32, kF64}) {
+    INFO(dt);
+    const double tol = dt == kF32 ? 1e-5 : 1e-12;
+    const Tensor y = randn({N, d}, dt), w = randn({T, K}, dt), g = randn({T, d}, dt);
+    Tensor out_ref = zeros({T, d}, dt), gy_ref = zeros({N, d}, dt), gw_ref = zeros({T, K}, dt);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < K; ++j) {
+        const int64_t r = rv[size_t(t * K + j)];
+        if (r < 0) continue;
+        out_ref.select(0, t).copy_(out_ref.select(0, t) + y.select(0, r) * w.select(0, t).select(0, j));
+        gy_ref.select(0, r).copy_(g.select(0, t) * w.select(0, t).select(0, j));
+        gw_ref.select(0, t).select(0, j).copy_((g.select(0, t) * y.select(0, r)).sum());
+      }
+    Tensor out = empty({T, d}, dt), gy = empty({N, d}, dt), gw = empty({T, K}, dt);
+    k.weighted_row_sum(out, y, w, rows);
+    check_close(out, out_ref, tol);
+    k.weighted_row_sum_backward(gy, gw, g, y, w, rows, slots);
+    check_close(gy, gy_ref, tol);
+    check_close(gw, gw_ref, tol);
+    Tensor gy2 = empty({N, d}, dt), gw2 = full({T, K}, 7.0, dt);
+    k.weighted_row_sum_backward(gy2, Tensor(), g, y, w, rows, slots);
+    check_close(gy2, gy_ref, tol);
+    k.weighted_row_sum_backward(Tensor(), gw2, g, y, w, rows, slots);
+    check_close(gw2, gw_ref, tol);  // dropped slots written as 0, not left at 7
+  }
+  const Tensor y = zeros({N, d}), w = zeros({T, K}), g = zeros({T, d});
+  CHECK_MOELAB_ERROR(k.weighted_row_sum(zeros({T, d + 1}), y, w, rows), "out [T, d], y [N, d]");
+  CHECK_MOELAB_ERROR(k.weighted_row_sum(zeros({T, d}), y, w, rows.to(kI32)), "i64 rows expected");
+  CHECK_MOELAB_ERROR(k.weighted_row_sum(zeros({T, d}), zeros({d, N}).transpose(0, 1), w, rows),
+                     "y must be a contiguous");
+  CHECK_MOELAB_ERROR(k.weighted_row_sum_backward(Tensor(), Tensor(), g, y, w, rows, slots), "neither gradient");
+  CHECK_MOELAB_ERROR(k.weighted_row_sum_backward(zeros({N, d}), Tensor(), g, y, w, rows, i64({0}, {1})),
+                     "slots [N] expected");
 }

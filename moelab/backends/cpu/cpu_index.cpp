@@ -2,11 +2,13 @@
 // looks the indexed dim up per element. Determinism: the only loops that can write one element
 // twice (scatter along `dim`, index_put over the index list) run in index order inside one chunk;
 // the parallel split is over the other dims.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "moelab/backends/cpu/cpu_backend.h"
+#include "moelab/backends/cpu/cpu_weighted_rows.h"
 #include "moelab/backends/cpu/loops.h"
 #include "moelab/backends/index_kernels.h"
 #include "moelab/core/parallel.h"
@@ -156,6 +158,16 @@ class CpuIndexKernels final : public IndexKernels {
         p.base[1] += rows.offset(b) * es;
         return p;
       };
+      if (out_rest.is_contiguous() && self_rest.is_contiguous() && plan.numel < kElementwiseGrain) {
+        // Whole rows, contiguous on both sides (index_select, embedding, MoE dispatch): one memcpy each.
+        const size_t bytes = static_cast<size_t>(plan.numel) * sizeof(U);
+        char* o = static_cast<char*>(out.raw_data());
+        const char* in = static_cast<const char*>(self.raw_data());
+        parallel_for(0, n, std::max<int64_t>(1, kElementwiseGrain / plan.numel), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) std::memcpy(o + b * out_row, in + rows.offset(b) * es, bytes);
+        });
+        return;
+      }
       if (plan.numel >= kElementwiseGrain) {  // long rows: split each row across threads
         for (int64_t b = 0; b < n; ++b) row_plan(b).run(copy);
         return;
@@ -253,6 +265,14 @@ class CpuIndexKernels final : public IndexKernels {
         }
       });
     });
+  }
+
+  void weighted_row_sum(const Tensor& out, const Tensor& y, const Tensor& w, const Tensor& rows) override {
+    cpu::weighted_row_sum_kernel(out, y, w, rows);
+  }
+  void weighted_row_sum_backward(const Tensor& gy, const Tensor& gw, const Tensor& g, const Tensor& y,
+                                 const Tensor& w, const Tensor& rows, const Tensor& slots) override {
+    cpu::weighted_row_sum_backward_kernel(gy, gw, g, y, w, rows, slots);
   }
 };
 
