@@ -39,6 +39,7 @@ struct EvalOptions {
   int64_t test_limit = 0;
   int threads = 0;
   bool json = false;
+  std::string telemetry;  // MoE models: write the test set's class x expert counts here (JSON)
 };
 
 struct PlotOptions {

@@ -1,6 +1,6 @@
 // moelab: train and evaluate models on Fashion-MNIST from the command line.
 //   moelab train [--model cnn|mlp] [--epochs N] ...   trains, evaluates, saves a checkpoint
-//   moelab eval CHECKPOINT                            evaluates a checkpoint on the test set
+//   moelab eval CHECKPOINT                            evaluates a checkpoint on the test set (MoE: routing too)
 //   moelab plot load|heatmap TELEMETRY.json           SVG plots of MoE routing telemetry
 #include <CLI/CLI.hpp>
 
@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
   e->add_option("--test-limit", eval.test_limit, "Evaluate on the first N test images only (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   e->add_option("--threads", eval.threads, "Threads for compute (0: all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
   e->add_flag("--json", eval.json, "Print the result as one JSON object");
+  e->add_option("--telemetry", eval.telemetry,
+                "MoE models: write the test set's class x expert counts to this JSON file (for `moelab plot heatmap`)");
 
   PlotOptions plot;
   CLI::App* p = app.add_subcommand("plot", "Plot MoE routing telemetry (a JSON file written by training) as SVG");

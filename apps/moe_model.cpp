@@ -192,8 +192,7 @@ void EpochRoutingStats::add(const moe::RoutingStats& s, double aux_loss) {
   ++steps_;
 }
 
-std::string EpochRoutingStats::summary() const {
-  if (steps_ == 0) return "no routing recorded";
+EpochRoutingStats::Totals EpochRoutingStats::totals() const {
   int64_t kept = 0, routed = 0, dead = 0, max_kept = 0;
   for (size_t e = 0; e < kept_.size(); ++e) {
     kept += kept_[e];
@@ -202,23 +201,44 @@ std::string EpochRoutingStats::summary() const {
     max_kept = std::max(max_kept, kept_[e]);
   }
   const double E = static_cast<double>(kept_.size());
-  const double dropped = routed > 0 ? 1.0 - static_cast<double>(kept) / static_cast<double>(routed) : 0.0;
-  const double imbalance = kept > 0 ? static_cast<double>(max_kept) * E / static_cast<double>(kept) : 0.0;
   const double T = static_cast<double>(std::max<int64_t>(tokens_, 1));
+  Totals t{};
+  t.dropped = routed > 0 ? 1.0 - static_cast<double>(kept) / static_cast<double>(routed) : 0.0;
+  t.tokens_dropped = tokens_dropped_ / T;
+  t.experts_per_token = static_cast<double>(kept) / T;
+  t.entropy = entropy_sum_ / T;
+  t.imbalance = kept > 0 ? static_cast<double>(max_kept) * E / static_cast<double>(kept) : 0.0;
+  t.aux = steps_ > 0 ? aux_sum_ / static_cast<double>(steps_) : 0.0;
+  t.dead = dead;
+  for (int64_t k : kept_) t.load.push_back(kept > 0 ? static_cast<double>(k) / static_cast<double>(kept) : 0.0);
+  return t;
+}
+
+std::string EpochRoutingStats::summary() const {
+  if (steps_ == 0) return "no routing recorded";
+  const Totals t = totals();
   char buf[200];
   std::snprintf(buf, sizeof buf,
                 "dropped %.1f%% of slots, %.1f%% of tokens, %.2f experts/token, entropy %.2f, imbalance %.2f, "
                 "dead %lld/%lld, load [",
-                100 * dropped, 100 * tokens_dropped_ / T, static_cast<double>(kept) / T, entropy_sum_ / T, imbalance,
-                static_cast<long long>(dead), static_cast<long long>(kept_.size()));
+                100 * t.dropped, 100 * t.tokens_dropped, t.experts_per_token, t.entropy, t.imbalance,
+                static_cast<long long>(t.dead), static_cast<long long>(t.load.size()));
   std::string s = buf;
-  for (size_t e = 0; e < kept_.size(); ++e) {
-    std::snprintf(buf, sizeof buf, "%s%.0f", e ? " " : "",
-                  kept > 0 ? 100.0 * static_cast<double>(kept_[e]) / static_cast<double>(kept) : 0.0);
+  for (size_t e = 0; e < t.load.size(); ++e) {
+    std::snprintf(buf, sizeof buf, "%s%.0f", e ? " " : "", 100.0 * t.load[e]);
     s += buf;
   }
-  std::snprintf(buf, sizeof buf, "]%%, aux %.4f", aux_sum_ / static_cast<double>(steps_));
+  std::snprintf(buf, sizeof buf, "]%%, aux %.4f", t.aux);
   return s + buf;
+}
+
+nlohmann::json EpochRoutingStats::to_json() const {
+  const Totals t = totals();
+  return {{"dropped_slots", t.dropped},         {"dropped_tokens", t.tokens_dropped},
+          {"experts_per_token", t.experts_per_token}, {"entropy", t.entropy},
+          {"imbalance", t.imbalance},           {"dead", t.dead},
+          {"experts", static_cast<int64_t>(t.load.size())}, {"load", t.load},
+          {"aux_loss", t.aux}};
 }
 
 }  // namespace moelab::app

@@ -63,7 +63,7 @@ class ResidualMoE : public nn::UnaryModule {
 // Every ResidualMoE inside `model`, with its dotted module name (the telemetry layer name).
 std::vector<std::pair<std::string, ResidualMoE*>> find_moe_blocks(nn::Module& model);
 
-// Routing statistics accumulated over an epoch (the per-step RoutingStats summed).
+// Routing statistics accumulated over an epoch, or over an evaluation (the per-batch RoutingStats summed).
 class EpochRoutingStats {
  public:
   void add(const moe::RoutingStats& s, double aux_loss);
@@ -73,9 +73,19 @@ class EpochRoutingStats {
   // router entropy (nats), max/mean of the epoch's kept slots per expert, experts that got nothing
   // all epoch, each expert's share of the kept slots, mean weighted aux loss.
   std::string summary() const;
+  // The same figures as JSON: dropped_slots, dropped_tokens (fractions), experts_per_token,
+  // entropy, imbalance, dead, experts, load (each expert's share of the kept slots), aux_loss.
+  nlohmann::json to_json() const;
   bool empty() const { return steps_ == 0; }
 
  private:
+  struct Totals {
+    double dropped, tokens_dropped, experts_per_token, entropy, imbalance, aux;
+    int64_t dead;
+    std::vector<double> load;
+  };
+  Totals totals() const;
+
   std::vector<int64_t> kept_, routed_;
   double entropy_sum_ = 0, tokens_dropped_ = 0, aux_sum_ = 0;
   int64_t tokens_ = 0, steps_ = 0;

@@ -23,7 +23,8 @@ Split load_split(const std::string& data_dir, bool train, int64_t limit) {
   return {((images - kMean) / kStd).contiguous(), labels.contiguous()};
 }
 
-EvalResult evaluate(nn::UnaryModule& model, const Split& split, int64_t batch_size) {
+EvalResult evaluate(nn::UnaryModule& model, const Split& split, int64_t batch_size,
+                    const std::function<void(const Tensor& labels)>& after_batch) {
   autograd::NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
@@ -35,6 +36,7 @@ EvalResult evaluate(nn::UnaryModule& model, const Split& split, int64_t batch_si
     int64_t len = std::min(batch_size, n - start);
     Tensor x = split.images.narrow(0, start, len), y = split.labels.narrow(0, start, len);
     Tensor logits = model(x);
+    if (after_batch) after_batch(y);
     loss_sum += cross_entropy(logits, y, {}, -100, "sum").item<double>();
     correct += (logits.argmax(1) == y).sum().item<int64_t>();
   }

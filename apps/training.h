@@ -1,5 +1,6 @@
 // Pieces shared by `moelab train` and `moelab eval`: the data, evaluation, thread set-up.
 #pragma once
+#include <functional>
 #include <string>
 
 #include "moelab/core/tensor.h"
@@ -18,7 +19,10 @@ struct EvalResult {
   int64_t count = 0;
 };
 // Mean cross-entropy and accuracy over the split, in eval mode and without recording gradients.
-EvalResult evaluate(nn::UnaryModule& model, const Split& split, int64_t batch_size);
+// after_batch, when given, runs after each batch's forward with that batch's labels (e.g. to read
+// the routing decisions of the model's MoE layers).
+EvalResult evaluate(nn::UnaryModule& model, const Split& split, int64_t batch_size,
+                    const std::function<void(const Tensor& labels)>& after_batch = {});
 
 void setup_threads(int threads);
 
