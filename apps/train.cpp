@@ -26,13 +26,6 @@
 namespace moelab::app {
 namespace {
 
-nlohmann::json run_config(const TrainOptions& o) {
-  return {{"model", o.model},         {"optimizer", o.optimizer},   {"lr", o.lr},
-          {"momentum", o.momentum},   {"weight_decay", o.weight_decay}, {"schedule", o.schedule},
-          {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"seed", o.seed},
-          {"train_limit", o.train_limit}, {"telemetry", o.telemetry},
-          {"telemetry_every", o.telemetry_every}};
-}
 
 // A resumed run continues the saved run: everything but the epoch count, threads, paths and
 // display comes from the checkpoint.
@@ -83,6 +76,33 @@ std::vector<MoEBlock> moe_blocks(nn::Module& model, uint64_t seed) {
   return out;
 }
 
+// The random streams a resumed run must continue rather than restart: the default generator's
+// (dropout) and each router's (jitter, noise). Their seeds follow --seed; the checkpoint keeps how
+// far each has been drawn.
+nlohmann::json rng_state(const std::vector<MoEBlock>& blocks) {
+  nlohmann::json routers = nlohmann::json::object();
+  for (const MoEBlock& b : blocks) routers[b.name] = b.layer->router().rng_offset();
+  return {{"default", default_generator().offset()}, {"routers", routers}};
+}
+
+// A checkpoint from before "rng" was saved leaves the streams at their seeds.
+void restore_rng(const nlohmann::json& config, std::vector<MoEBlock>& blocks) {
+  if (!config.contains("rng")) return;
+  const nlohmann::json& rng = config.at("rng");
+  default_generator().set_offset(rng.at("default").get<uint64_t>());
+  for (MoEBlock& b : blocks)
+    if (rng.at("routers").contains(b.name))
+      b.layer->router().set_rng_offset(rng.at("routers").at(b.name).get<uint64_t>());
+}
+
+nlohmann::json run_config(const TrainOptions& o, const std::vector<MoEBlock>& blocks) {
+  return {{"model", o.model},         {"optimizer", o.optimizer},   {"lr", o.lr},
+          {"momentum", o.momentum},   {"weight_decay", o.weight_decay}, {"schedule", o.schedule},
+          {"epochs", o.epochs},       {"batch_size", o.batch_size}, {"seed", o.seed},
+          {"train_limit", o.train_limit}, {"telemetry", o.telemetry},
+          {"telemetry_every", o.telemetry_every}, {"rng", rng_state(blocks)}};
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -103,6 +123,7 @@ int run_train(const TrainOptions& options) {
 
   auto model = build_model(o.model);
   std::vector<MoEBlock> blocks = moe_blocks(*model, o.seed);
+  if (!o.resume.empty()) restore_rng(resumed.config, blocks);
   moe::RoutingTelemetry telemetry;
   if (!blocks.empty()) {
     if (o.telemetry.empty()) o.telemetry = default_telemetry_path(o.checkpoint);
@@ -200,7 +221,7 @@ int run_train(const TrainOptions& options) {
                   b.epoch.summary().c_str());
     std::fflush(stdout);
     if (!blocks.empty()) telemetry.to_json(o.telemetry);
-    Checkpoint ckpt{run_config(o), epoch + 1, last.accuracy, model->state_dict(), opt->state_dict(),
+    Checkpoint ckpt{run_config(o, blocks), epoch + 1, last.accuracy, model->state_dict(), opt->state_dict(),
                     schedule ? schedule->state_dict() : std::map<std::string, Tensor>{}};
     save_checkpoint(o.checkpoint, ckpt);
   }

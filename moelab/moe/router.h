@@ -64,6 +64,10 @@ class Router : public nn::Module {
   int64_t d_model() const { return opts_.d_model; }
   // Seeds the router's own generator (jitter, noise); default seed 0.
   void manual_seed(uint64_t seed) { gen_.manual_seed(seed); }
+  // How far that stream has been drawn, and a way back there: a resumed run that saved the offset
+  // continues the stream instead of replaying it from the seed.
+  uint64_t rng_offset() const { return gen_.offset(); }
+  void set_rng_offset(uint64_t offset) { gen_.set_offset(offset); }
 
  protected:
   // x cast to the routing dtype, with multiplicative jitter applied in training mode.

@@ -70,6 +70,22 @@ expect("${resumed}" "epoch 3/3: train loss.*\n  ${stats}" "resumed epoch with ro
 file(READ ${WORK_DIR}/resumed.telemetry.json json)
 expect("${json}" "\"step\": 28,.*\"step\": 32," "resumed telemetry continues the old history")
 
+# A resumed run continues the random streams (router noise, jitter, dropout) where they stopped: one
+# epoch plus a resumed second equals two epochs in one go, loss for loss and routing line for line.
+set(noisy --model mlp --moe --router noisy --jitter 0.01 --dropout 0.2 --schedule constant ${small})
+run_ok(straight ${MOELAB} train ${noisy} --epochs 2 -o ${WORK_DIR}/straight.safetensors)
+run_ok(out ${MOELAB} train ${noisy} --epochs 1 -o ${WORK_DIR}/half.safetensors)
+run_ok(continued ${MOELAB} train --epochs 2 --resume ${WORK_DIR}/half.safetensors -o ${WORK_DIR}/continued.safetensors
+       --progress none --threads 1 --test-limit 300)
+set(epoch2 "epoch 2/2: train loss [0-9.]+ acc [0-9.]+% \\| test loss [0-9.]+ acc [0-9.]+%[^\n]*\n  moe: [^\n]*")
+string(REGEX MATCH "${epoch2}" a "${straight}")
+string(REGEX MATCH "${epoch2}" b "${continued}")
+string(REGEX REPLACE "\\| [0-9ms.]+\n" "\n" a "${a}")  # the epoch's wall time may differ
+string(REGEX REPLACE "\\| [0-9ms.]+\n" "\n" b "${b}")
+if(a STREQUAL "" OR NOT a STREQUAL b)
+  message(FATAL_ERROR "resume did not continue the run:\n straight: ${a}\n resumed:  ${b}")
+endif()
+
 # Both plots on the telemetry.
 run_ok(out ${MOELAB} plot load ${WORK_DIR}/resumed.telemetry.json -o ${WORK_DIR}/load.svg)
 expect("${out}" "expert load over 12 steps, 8 experts, layer 3.moe" "plot load")
