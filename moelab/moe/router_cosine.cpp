@@ -38,8 +38,9 @@ CosineRouter::CosineRouter(const RouterOptions& opts, const CosineRouterOptions&
       log_tau_(co.learnable_temperature
                    ? register_parameter("log_temperature", full({}, std::log(co.init_temperature), opts.dtype))
                    : register_buffer("log_temperature", full({}, std::log(co.init_temperature), opts.dtype))) {
-  nn::init::kaiming_uniform_(proj_, std::sqrt(5.0));
-  nn::init::kaiming_uniform_(emb_, std::sqrt(5.0));
+  nn::init::kaiming_uniform_(proj_, std::sqrt(5.0));  // nn.Linear's default
+  // X-MoE: orthogonal expert embeddings with gain 0.32 (only their directions matter to the cosine).
+  nn::init::orthogonal_(emb_, 0.32);
 }
 
 double CosineRouter::temperature() const {

@@ -16,7 +16,8 @@ struct CosineRouterOptions {
 };
 
 // logits[t, e] = cos(W_proj x_t, emb_e) / tau, W_proj [d_proj, d_model] ("proj_weight", nn::Linear
-// init, no bias), emb [E, d_proj] ("expert_embeddings"); then softmax over experts and top-k as
+// init, no bias), emb [E, d_proj] ("expert_embeddings", orthogonal init with gain 0.32 as in X-MoE:
+// for E <= d_proj the experts start at right angles); then softmax over experts and top-k as
 // TopKRouter's kSoftmaxThenTopK. The temperature is stored as "log_temperature" (0-d) so that a
 // learned tau stays positive; tau is clamped below at min_temperature as in X-MoE.
 class CosineRouter : public Router {

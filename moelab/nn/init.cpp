@@ -4,6 +4,9 @@
 
 #include "moelab/autograd/grad_mode.h"
 #include "moelab/ops/elementwise.h"
+#include "moelab/ops/factory.h"
+#include "moelab/ops/linalg_decomp.h"
+#include "moelab/ops/linalg.h"
 #include "moelab/ops/random.h"
 #include "moelab/ops/reduce.h"
 
@@ -87,6 +90,23 @@ Tensor& xavier_uniform_(Tensor& t, double gain, Generator* gen) {
 Tensor& xavier_normal_(Tensor& t, double gain, Generator* gen) {
   auto [fan_in, fan_out] = fans(t);
   return init::normal_(t, 0, gain * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out)), gen);
+}
+
+Tensor& orthogonal_(Tensor& t, double gain, Generator* gen) {
+  MOELAB_CHECK(t.dim() >= 2, "orthogonal_: only tensors with 2 or more dims are supported, got shape ", t.shape());
+  MOELAB_CHECK(is_floating(t.dtype()), "orthogonal_: needs a floating tensor, got ", t.dtype());
+  autograd::NoGradGuard no_grad;
+  const int64_t rows = t.size(0), cols = rows > 0 ? t.numel() / rows : 0;
+  if (t.numel() == 0) return t;
+  // QR in f64 whatever t's dtype, drawn as torch draws it: [rows, cols] normal, transposed if wide.
+  Tensor a = empty({rows, cols}, kF64);
+  moelab::normal_(a, 0, 1, gen);
+  if (rows < cols) a = a.transpose(0, 1);
+  const linalg::QRResult f = linalg::qr(a.contiguous());
+  Tensor q = f.Q * sign(einsum("ii->i", {f.R})).unsqueeze(0);
+  if (rows < cols) q = q.transpose(0, 1);
+  t.copy_((q * gain).reshape(t.shape()).to(t.dtype()));
+  return t;
 }
 
 }  // namespace moelab::nn::init

@@ -27,5 +27,10 @@ Tensor& kaiming_normal_(Tensor& t, double a = 0, std::string_view mode = "fan_in
                         std::string_view nonlinearity = "leaky_relu", Generator* gen = nullptr);
 Tensor& xavier_uniform_(Tensor& t, double gain = 1, Generator* gen = nullptr);
 Tensor& xavier_normal_(Tensor& t, double gain = 1, Generator* gen = nullptr);
+// A (semi-)orthogonal matrix times gain, as torch.nn.init.orthogonal_ (Saxe et al. 2013): t viewed
+// as [rows = size(0), cols = the rest] gets Q of the QR decomposition of a standard normal matrix
+// (transposed first when rows < cols), with Q's columns signed so that R's diagonal is positive.
+// Rows are orthonormal when rows <= cols, columns when rows >= cols. t needs at least 2 dims.
+Tensor& orthogonal_(Tensor& t, double gain = 1, Generator* gen = nullptr);
 
 }  // namespace moelab::nn::init

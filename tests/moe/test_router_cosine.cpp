@@ -80,6 +80,17 @@ TEST_CASE("moe router cosine: temperature init, clamp and the fixed form") {
   check_close(d0.probs, softmax(d0.logits, 1), 1e-6, 1e-7);
 }
 
+TEST_CASE("moe router cosine: expert embeddings start orthogonal with gain 0.32 (X-MoE)") {
+  // E <= d_proj: the experts' embeddings are at right angles, each of norm 0.32.
+  CosineRouter r(router_options(8, 4, 2, kF64), cro(6));
+  const Tensor e = r.expert_embeddings().detach();
+  check_close(matmul(e, e.t()), eye(4, kF64) * (0.32 * 0.32), 1e-12, 1e-12);
+  // E > d_proj: as many orthogonal directions as fit, the columns orthonormal (times 0.32).
+  CosineRouter w(router_options(8, 6, 2, kF64), cro(3));
+  const Tensor f = w.expert_embeddings().detach();
+  check_close(matmul(f.t(), f), eye(3, kF64) * (0.32 * 0.32), 1e-12, 1e-12);
+}
+
 TEST_CASE("moe router cosine: gradcheck of weights and aux losses w.r.t. parameters, tau and tokens") {
   auto o = router_options(5, 4, 2, kF64);
   o.load_balance_coef = 0.1;

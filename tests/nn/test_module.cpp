@@ -130,3 +130,48 @@ TEST_CASE("nn init: fans, gains and distributions") {
   check_equal(p.detach(), ones({4}));
   CHECK_MOELAB_ERROR(nn::init::kaiming_uniform_(p), "need a weight with at least 2 dims");
 }
+
+TEST_CASE("nn init: orthogonal_ gives orthonormal rows or columns, torch's sign rule, gain, any dims") {
+  auto gram_rows = [](const Tensor& m) { return matmul(m, m.transpose(0, 1)); };
+  auto gram_cols = [](const Tensor& m) { return matmul(m.transpose(0, 1), m); };
+  for (DType dt : {kF32, kF64}) {
+    INFO(dt);
+    const double tol = dt == kF32 ? 1e-5 : 1e-12;
+    Tensor wide = empty({4, 9}, dt), tall = empty({9, 4}, dt), square = empty({6, 6}, dt);
+    nn::init::orthogonal_(wide);
+    nn::init::orthogonal_(tall, 0.32);
+    nn::init::orthogonal_(square);
+    check_close(gram_rows(wide), eye(4, dt), tol, tol);                // orthonormal rows
+    check_close(gram_cols(tall), eye(4, dt) * (0.32 * 0.32), tol, tol);  // columns, scaled by gain^2
+    check_close(gram_rows(square), eye(6, dt), tol, tol);
+    check_close(gram_cols(square), eye(6, dt), tol, tol);
+  }
+  // Q is the QR factor of the same normal draw with R's diagonal made positive: Q^T A is upper
+  // triangular with a positive diagonal (for a wide tensor, of A = the transposed draw).
+  for (const Shape& s : {Shape{7, 3}, Shape{3, 7}}) {
+    Generator g1(11), g2(11);
+    Tensor q = empty(s, kF64);
+    nn::init::orthogonal_(q, 1.0, &g1);
+    Tensor a = empty({s[0], s[1]}, kF64);
+    nn::init::normal_(a, 0, 1, &g2);
+    if (s[0] < s[1]) {
+      a = a.transpose(0, 1);
+      q = q.transpose(0, 1);
+    }
+    const Tensor r = matmul(q.transpose(0, 1), a);
+    check_close(tril(r, -1), zeros_like(tril(r, -1)), 1e-12, 1e-12);
+    CHECK(amin(einsum("ii->i", {r})).item<double>() > 0);
+  }
+  // A conv weight [out, in, kh, kw] is orthogonal as [out, in * kh * kw].
+  Tensor conv = empty({8, 2, 3, 3}, kF64);
+  nn::init::orthogonal_(conv);
+  check_close(gram_rows(conv.reshape({8, 18})), eye(8, kF64), 1e-12, 1e-12);
+  Tensor p = zeros({3, 3});
+  p.requires_grad_();
+  nn::init::orthogonal_(p);  // a leaf that requires grad
+  check_close(gram_rows(p.detach()), eye(3), 1e-5, 1e-5);
+  Tensor v = zeros({5});
+  CHECK_MOELAB_ERROR(nn::init::orthogonal_(v), "only tensors with 2 or more dims");
+  Tensor i = zeros({3, 3}, kI64);
+  CHECK_MOELAB_ERROR(nn::init::orthogonal_(i), "needs a floating tensor");
+}
