@@ -88,3 +88,34 @@ TEST_CASE("softmax: errors name the op") {
   CHECK_MOELAB_ERROR(softmax(tensor<int64_t>({1, 2}), 0), "softmax: expected a floating input");
   CHECK_MOELAB_ERROR(softmax(Tensor(), 0), "softmax: input is an undefined tensor");
 }
+
+TEST_CASE("softmax: contiguous f32 rows (the vectorised kernel) of every length, masked entries, in place") {
+  // Lengths 1..40 cover the 16-lane blocks and every tail; values up to +-60 and -inf masks, checked
+  // against the f64 kernel.
+  manual_seed(21);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t n = 1; n <= 40; ++n) {
+    INFO("row length " << n);
+    Tensor x = randn({3, n}) * 20.0;
+    if (n > 2) {
+      x.select(0, 1).narrow(0, 1, n / 2).fill_(ninf);  // a masked stretch
+      x.select(0, 2).select(0, n - 1).fill_(-1000.0);  // far below the row max
+    }
+    const Tensor x64 = x.to(kF64);
+    const Tensor p = softmax(x, 1), lp = log_softmax(x, 1);
+    check_close(p, softmax(x64, 1).to(kF32), 1e-6, 1e-7);
+    const Tensor finite = isfinite(x);
+    check_close(where(finite, lp, zeros_like(lp)), where(finite, log_softmax(x64, 1), zeros({3, n}, kF64)).to(kF32),
+                1e-5, 1e-5);
+    if (n > 2) {
+      CHECK(sum(p.select(0, 1).narrow(0, 1, n / 2)).item<float>() == 0.0f);  // exactly 0 where masked
+      CHECK(amax(lp.select(0, 1).narrow(0, 1, n / 2)).item<float>() == ninf);
+      CHECK(p.select(0, 2).select(0, n - 1).item<float>() == 0.0f);  // e^-1000 underflows to 0
+    }
+    check_close(sum(p, {1}), ones({3}), 1e-6, 1e-6);
+  }
+  // Every row of a larger batch, split across threads, equals the same row alone.
+  Tensor big = randn({64, 37});
+  const Tensor pb = softmax(big, 1);
+  check_equal(pb.select(0, 50), softmax(big.narrow(0, 50, 1), 1).squeeze(0));
+}

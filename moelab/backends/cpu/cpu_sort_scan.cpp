@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "moelab/backends/cpu/cpu_backend.h"
+#include "moelab/backends/cpu/cpu_softmax_f32.h"
 #include "moelab/backends/cpu/cpu_sort_scan_rows.h"
 #include "moelab/backends/cpu/loops.h"
 #include "moelab/backends/sort_scan_kernels.h"
@@ -68,6 +69,8 @@ class CpuSortScanKernels final : public SortScanKernels {
       const int64_t ps = in.dim() ? in.stride(dim) : 1, qs = out.dim() ? out.stride(dim) : 1;
       cpu::Rows<2> rows({&in, &out}, dim);
       rows.for_each(4 * n, [&](const int64_t* off) {
+        if constexpr (std::is_same_v<T, float>)
+          if (ps == 1 && qs == 1) return cpu::softmax_row_f32(src + off[0], dst + off[1], n, log);
         if (log) softmax_row<T, true>(src + off[0], ps, dst + off[1], qs, n);
         else softmax_row<T, false>(src + off[0], ps, dst + off[1], qs, n);
       });

@@ -1,54 +1,24 @@
 // The fused SwiGLU kernels of the CPU backend (ElementwiseKernels::swiglu and swiglu_backward):
 // out = silu(a) * b, and both gradients in one pass.
 //
-// The f32 loops are compiled three times (target_clones: AVX-512, AVX2 + FMA, baseline SSE2) and
-// the loader picks the widest the CPU has; moelab is otherwise built for baseline x86-64, where
-// these loops run 4 lanes wide. This file is compiled with -ffp-contract=off (CMakeLists.txt), so
-// that no clone fuses a multiply-add the others round twice: every clone gives the same bits.
-#include <bit>
+// The f32 loops are cloned for AVX-512, AVX2 + FMA and baseline SSE2 (MOELAB_SIMD_CLONES in
+// vec_math.h); moelab is otherwise built for baseline x86-64, where these loops run 4 lanes wide.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
 
 #include "moelab/backends/cpu/cpu_swiglu.h"
+#include "moelab/backends/cpu/vec_math.h"
 #include "moelab/core/error.h"
 #include "moelab/core/parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MOELAB_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MOELAB_SIMD_CLONES
-#endif
 
 namespace moelab::cpu {
 namespace {
 
-// sigmoid(x) = 1 / (1 + exp(-x)). For f32, exp is a branch-free polynomial (Cephes expf: n =
-// round(x log2 e), r = x - n ln 2 in two parts, degree-6 polynomial, times 2^n built in the exponent
-// bits; relative error < 1e-7) so that the loops below vectorise, which libm's expf call prevents.
-// |x| is clamped to 87.3 on the bit pattern (GCC does not vectorise float compares under its default
-// -ftrapping-math; integer ones it does): sigmoid is then 1 or ~1e-38 out there, and a NaN input
-// still gives NaN through the factor x the callers multiply by. f64 uses std::exp.
-inline float exp_f32(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  uint32_t mag = bits & 0x7fffffffu;
-  mag = mag > 0x42ae999au ? 0x42ae999au : mag;  // 87.3f
-  x = std::bit_cast<float>((bits & 0x80000000u) | mag);
-  // Round x log2 e to the nearest integer by adding 1.5 * 2^23: the sum's low mantissa bits hold n.
-  const float t = x * 1.44269504088896341f + 12582912.0f;
-  const int32_t ni = std::bit_cast<int32_t>(t) - 0x4B400000;
-  const float n = t - 12582912.0f;
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((ni + 127) << 23);
-}
+// sigmoid(x) = 1 / (1 + exp(-x)), with the vectorisable exp_f32 for f32 (vec_math.h): sigmoid is
+// then 1 or ~1e-38 for |x| > 87.3, and a NaN input still gives NaN through the factor x the callers
+// multiply by. f64 uses std::exp.
 inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 inline double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 

@@ -2,22 +2,16 @@
 // output is the weighted sum of its experts' rows, a gather, so no two threads write one element
 // and the summation order is fixed.
 //
-// The f32 loops are cloned for AVX-512, AVX2 + FMA and baseline SSE2 (target_clones, as in
-// cpu_swiglu.cpp), and the file is compiled with -ffp-contract=off (CMakeLists.txt). The dot
-// product of the weight gradient keeps 16 partial sums whatever the vector width, combined in one
-// fixed order, so every clone gives the same bits.
+// The f32 loops are cloned for AVX-512, AVX2 + FMA and baseline SSE2 (MOELAB_SIMD_CLONES in
+// vec_math.h). The dot product of the weight gradient keeps 16 partial sums whatever the vector
+// width, combined in one fixed order, so every clone gives the same bits.
 #include <algorithm>
 #include <cstdint>
 
 #include "moelab/backends/cpu/cpu_weighted_rows.h"
+#include "moelab/backends/cpu/vec_math.h"
 #include "moelab/core/error.h"
 #include "moelab/core/parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MOELAB_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MOELAB_SIMD_CLONES
-#endif
 
 namespace moelab::cpu {
 namespace {
