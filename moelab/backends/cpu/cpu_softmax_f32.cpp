@@ -18,17 +18,6 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// exp of x <= 0 (or NaN) with the true limit at -inf: exp_f32 clamps its argument to [-87.3, 87.3]
-// (~1e-38 at the bottom) and so also turns NaN into a number; here anything at or below -87.3 is 0,
-// so masked (-inf) entries get exactly 0, and NaN stays NaN. Integer selects, so it vectorises.
-inline float exp_nonpositive(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  const uint32_t e = std::bit_cast<uint32_t>(exp_f32(x));
-  const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-  const bool under = bits >= 0xc2ae999au && bits <= 0xff800000u;  // -87.3 down to -inf
-  return std::bit_cast<float>(nan ? 0x7fc00000u : under ? 0u : e);
-}
-
 // The row's max; NaN when the row holds one, so that it propagates to the whole row as in the
 // scalar kernel. Both are integer reductions, which vectorise (a float max does not without
 // -ffinite-math-only): a float's bits, with the magnitude bits flipped when negative, order as

@@ -16,10 +16,9 @@
 namespace moelab::cpu {
 namespace {
 
-// sigmoid(x) = 1 / (1 + exp(-x)), with the vectorisable exp_f32 for f32 (vec_math.h): sigmoid is
-// then 1 or ~1e-38 for |x| > 87.3, and a NaN input still gives NaN through the factor x the callers
-// multiply by. f64 uses std::exp.
-inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+// sigmoid: vec_math.h's branch-free sigmoid_f32 for f32 (vectorises; exact limits, NaN stays NaN),
+// std::exp for f64.
+inline float sigmoid_of(float x) { return sigmoid_f32(x); }
 inline double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // d out / d a: the derivative of silu(a) = a s is s (1 + a (1 - s)).

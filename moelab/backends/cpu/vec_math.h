@@ -46,4 +46,24 @@ inline float exp_f32(float x) {
   return p * std::bit_cast<float>((ni + 127) << 23);
 }
 
+// exp of x <= 0 (or NaN) with the true limits: anything at or below -87.3 gives 0 (exactly 0 for
+// -inf, as a softmax's masked entries need), and NaN stays NaN. Integer selects, so it vectorises.
+inline float exp_nonpositive(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const uint32_t e = std::bit_cast<uint32_t>(exp_f32(x));
+  const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+  const bool under = bits >= 0xc2ae999au && bits <= 0xff800000u;  // -87.3 down to -inf
+  return std::bit_cast<float>(nan ? 0x7fc00000u : under ? 0u : e);
+}
+
+// sigmoid(x) from e = exp(-|x|) <= 1, so neither side overflows or cancels: 1 / (1 + e) for x >= 0,
+// e / (1 + e) for x < 0 (the sign taken from the bits: an integer select). Exact 0 and 1 at -inf
+// and +inf; NaN stays NaN.
+inline float sigmoid_f32(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const float e = exp_nonpositive(std::bit_cast<float>(bits | 0x80000000u));
+  const float r = 1.0f / (1.0f + e);
+  return (bits >> 31) ? e * r : r;
+}
+
 }  // namespace moelab::cpu
