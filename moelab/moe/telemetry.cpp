@@ -85,7 +85,9 @@ std::tuple<double, double, double> entropy_and_margins(const Tensor& probs, int6
       for (int64_t e = 0; e < E; ++e) {
         const double v = static_cast<double>(row[e]);
         sum += v;
-        if (v > 0) plogp += v * std::log(v);
+        // The log in the probs' own type: logf for f32 probs is several times faster than log, and
+        // its ~1e-7 relative error is far below what a mean entropy needs.
+        if (v > 0) plogp += v * static_cast<double>(std::log(row[e]));
         if (n < m || v > best[static_cast<size_t>(n - 1)]) {
           int64_t i = n < m ? n++ : m - 1;
           for (; i > 0 && best[static_cast<size_t>(i - 1)] < v; --i)
