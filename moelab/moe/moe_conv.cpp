@@ -21,6 +21,13 @@ const MoEConv2dOptions& checked(const MoEConv2dOptions& o) {
   MOELAB_CHECK(o.stride.h > 0 && o.stride.w > 0, "MoEConv2d: stride must be positive");
   MOELAB_CHECK(o.dilation.h > 0 && o.dilation.w > 0, "MoEConv2d: dilation must be positive");
   MOELAB_CHECK(o.padding.h >= 0 && o.padding.w >= 0, "MoEConv2d: padding must be >= 0");
+  MOELAB_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
+               "MoEConv2d: groups = ", o.groups, " must be positive and divide in_channels = ", o.in_channels,
+               " and out_channels = ", o.out_channels);
+  MOELAB_CHECK(o.padding_mode == "zeros" || o.padding_mode == "reflect" || o.padding_mode == "replicate" ||
+                   o.padding_mode == "circular",
+               "MoEConv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"",
+               o.padding_mode, "\"");
   MOELAB_CHECK(o.num_experts > 0, "MoEConv2d: num_experts must be positive, got ", o.num_experts);
   MOELAB_CHECK(o.top_k >= 1 && o.top_k <= o.num_experts, "MoEConv2d: top_k must be in [1, num_experts = ",
                o.num_experts, "], got ", o.top_k);
@@ -50,15 +57,16 @@ MoEConv2d::MoEConv2d(const MoEConv2dOptions& options, std::shared_ptr<Router> ro
     : nn::UnaryModule("MoEConv2d"),
       opts_(checked(options)),
       router_(register_module("router", default_router(opts_, std::move(router)))),
-      weight_(register_parameter("weight", empty({opts_.num_experts, opts_.out_channels, opts_.in_channels,
-                                                  opts_.kernel_size.h, opts_.kernel_size.w},
+      weight_(register_parameter("weight", empty({opts_.num_experts, opts_.out_channels,
+                                                  opts_.in_channels / opts_.groups, opts_.kernel_size.h,
+                                                  opts_.kernel_size.w},
                                                  opts_.dtype))),
       bias_(opts_.bias ? register_parameter("bias", empty({opts_.num_experts, opts_.out_channels}, opts_.dtype))
                        : register_buffer("bias", Tensor())) {
   // Each expert as torch.nn.Conv2d.reset_parameters: kaiming_uniform_(a = sqrt(5)) and the bias
-  // both give U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in * kH * kW.
-  const double bound =
-      1.0 / std::sqrt(static_cast<double>(opts_.in_channels * opts_.kernel_size.h * opts_.kernel_size.w));
+  // both give U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in / groups * kH * kW.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(opts_.in_channels / opts_.groups * opts_.kernel_size.h *
+                                                           opts_.kernel_size.w));
   nn::init::uniform_(weight_, -bound, bound);
   if (bias_.defined()) nn::init::uniform_(bias_, -bound, bound);
 }
@@ -96,14 +104,20 @@ Tensor MoEConv2d::forward_routed(const Tensor& x, const RoutingDecision& d) {
   const int64_t N = plan.num_rows();
   const Tensor w = weight_.to(x.dtype());
   const Tensor b = bias_.defined() ? bias_.to(x.dtype()) : Tensor();
-  // Samples sorted by expert: each expert's samples are one contiguous [n, C, H, W] segment.
-  const Tensor xs = dispatch(x.reshape({B, C * H * W}), plan).view({N, C, H, W});
+  // Samples sorted by expert: each expert's samples are one contiguous [n, C, H, W] segment. A
+  // non-zero padding mode pads them first (as nn::Conv2d does), then convolves without padding.
+  Tensor xs = dispatch(x.reshape({B, C * H * W}), plan).view({N, C, H, W});
+  Int2 conv_padding = o.padding;
+  if (o.padding_mode != "zeros") {
+    xs = pad(xs, {o.padding.w, o.padding.w, o.padding.h, o.padding.h}, o.padding_mode);
+    conv_padding = 0;
+  }
   std::vector<Tensor> parts;
   for (int64_t e = 0; e < o.num_experts; ++e) {
     const int64_t lo = plan.offsets_cpu[static_cast<size_t>(e)], n = plan.offsets_cpu[static_cast<size_t>(e + 1)] - lo;
     if (n == 0) continue;
     parts.push_back(conv2d(xs.narrow(0, lo, n), w.select(0, e), b.defined() ? b.select(0, e) : Tensor(), o.stride,
-                           o.padding, o.dilation));
+                           conv_padding, o.dilation, o.groups));
   }
   const int64_t F = o.out_channels * OH * OW;
   const Tensor ys = parts.empty()      ? zeros({0, F}, x.dtype())

@@ -1,6 +1,6 @@
 // A convolutional mixture-of-experts layer for CNNs: per-sample routing. A router sees the
 // global-average-pooled input [B, C_in] and picks k experts per sample; each expert is a conv2d with
-// its own weights (all experts stored as one [E, C_out, C_in, kH, kW] tensor), the samples are
+// its own weights (all experts stored as one [E, C_out, C_in / groups, kH, kW] tensor), the samples are
 // dispatched to their experts pad-free (dispatch.h on the flattened [B, C_in*H*W] rows), each
 // expert convolves its contiguous segment of samples, and the outputs are combined with the routing
 // weights:  y[b] = sum_j w[b, j] * conv2d(x[b], W[ids[b, j]]) + bias[ids[b, j]] * w[b, j].
@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "moelab/moe/capacity.h"
 #include "moelab/moe/router.h"
@@ -23,6 +24,8 @@ struct MoEConv2dOptions {
   Int2 stride = 1;
   Int2 padding = 0;
   Int2 dilation = 1;
+  int64_t groups = 1;                 // as nn::Conv2d: C_in and C_out divisible by it
+  std::string padding_mode = "zeros";  // "zeros", "reflect", "replicate" or "circular" (nn::Conv2d's)
   bool bias = true;
   int64_t num_experts = 0;
   int64_t top_k = 1;
@@ -43,7 +46,7 @@ class MoEConv2d : public nn::UnaryModule {
 
   const RoutingDecision& last_routing() const { return last_; }
   Router& router() { return *router_; }
-  const Tensor& weight() const { return weight_; }  // [E, C_out, C_in, kH, kW]
+  const Tensor& weight() const { return weight_; }  // [E, C_out, C_in / groups, kH, kW]
   const Tensor& bias() const { return bias_; }      // [E, C_out] or undefined
   const MoEConv2dOptions& options() const { return opts_; }
 

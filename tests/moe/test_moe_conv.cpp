@@ -72,6 +72,58 @@ TEST_CASE("moe conv: MoEConv2d equals a per-sample loop over the routed experts"
   check_close(y, per_sample_loop(m, x, m.last_routing(), {1, 2, 4, 3}), 1e-5, 1e-5);
 }
 
+TEST_CASE("moe conv: groups and every padding mode match nn::Conv2d per routed expert") {
+  for (const char* mode : {"zeros", "reflect", "replicate", "circular"}) {
+    INFO("padding_mode " << mode);
+    MoEConv2dOptions o = conv_opts(4, 6, 3, 2, kF64);
+    o.groups = 2;
+    o.padding_mode = mode;
+    o.padding = {1, 2};
+    o.stride = {1, 2};
+    MoEConv2d m(o);
+    CHECK(m.weight().shape() == Shape{3, 6, 2, 3, 3});
+    Tensor x = randn({5, 4, 6, 7}, kF64);
+    Tensor y = m(x);
+    const moe::RoutingDecision& d = m.last_routing();
+    // The reference: expert e as an nn::Conv2d with its weights, summed over each sample's slots.
+    std::vector<std::unique_ptr<nn::Conv2d>> experts;
+    for (int64_t e = 0; e < 3; ++e) {
+      experts.push_back(std::make_unique<nn::Conv2d>(4, 6, 3, o.stride, Conv2dPadding(o.padding), o.dilation, 2, true,
+                                                     mode, kF64));
+      autograd::NoGradGuard ng;
+      experts.back()->tensor_slot("weight").copy_(m.weight().select(0, e));
+      experts.back()->tensor_slot("bias").copy_(m.bias().select(0, e));
+    }
+    std::vector<Tensor> rows;
+    for (int64_t b = 0; b < 5; ++b) {
+      Tensor acc;
+      for (int64_t j = 0; j < 2; ++j) {
+        const int64_t e = d.expert_ids.select(0, b).select(0, j).item<int64_t>();
+        Tensor t = (*experts[size_t(e)])(x.narrow(0, b, 1)) * d.weights.select(0, b).select(0, j);
+        acc = acc.defined() ? acc + t : t;
+      }
+      rows.push_back(acc);
+    }
+    check_close(y, cat(rows, 0), 1e-12, 1e-12);
+  }
+  // gradcheck through the reflect padding and the grouped convolution.
+  MoEConv2dOptions o = conv_opts(2, 4, 2, 1, kF64);
+  o.groups = 2;
+  o.padding_mode = "reflect";
+  MoEConv2d m(o);
+  Tensor xin = randn({3, 2, 4, 4}, kF64).requires_grad_();
+  Tensor w = m.weight().detach().clone().requires_grad_();
+  CHECK(testing::gradcheck1([&](const std::vector<Tensor>& in) {
+    return nn::functional_call(m, {{"weight", in[1]}}, [&] { return m(in[0]); });
+  }, {xin, w}));
+  MoEConv2dOptions bad = conv_opts(3, 4, 2, 1);
+  bad.groups = 2;
+  CHECK_MOELAB_ERROR(MoEConv2d{bad}, "groups = 2 must be positive and divide in_channels = 3");
+  bad = conv_opts(4, 4, 2, 1);
+  bad.padding_mode = "mirror";
+  CHECK_MOELAB_ERROR(MoEConv2d{bad}, "padding_mode must be");
+}
+
 TEST_CASE("moe conv: capacity drops samples, which then output zero") {
   MoEConv2dOptions o = conv_opts(3, 4, 2, 1, kF64);
   o.capacity.factor = 0.5;  // C = ceil(8 * 1 / 2 * 0.5) = 2 per expert: 4 of 8 samples kept
