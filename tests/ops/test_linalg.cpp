@@ -190,6 +190,43 @@ TEST_CASE("linalg: batched matmul does not depend on the thread count") {
   check_equal(one, two);
 }
 
+TEST_CASE("linalg: large f32 gemm (oneDNN's matmul on AVX-512 CPUs): transposes, alpha, beta, padded rows, threads") {
+  // m k n = 130 x 150 x 120 = 2.3M multiply-adds, above the size where the CPU backend hands f32
+  // GEMMs to oneDNN (when the CPU has AVX-512; OpenBLAS otherwise). Small integers, so every sum is
+  // exact and the result must equal the f64 reference bit for bit.
+  LinalgKernels& k = backend_for(kCPU).linalg();
+  const int64_t m = 130, kk = 150, n = 120;
+  const Tensor a64 = round(random_matrix({m, kk}, kF64, 0.2) * 4), b64 = round(random_matrix({kk, n}, kF64, 0.6) * 4);
+  const Tensor ab = naive_mm(a64, b64).to(kF32);
+  const Tensor a = a64.to(kF32), b = b64.to(kF32);
+  // Row-major, transposed (column-major) and padded-row operands; BLAS and oneDNN read them in place.
+  const Tensor at = a.t().contiguous().t(), bt = b.t().contiguous().t();
+  Tensor ap = zeros({m, kk + 7}).narrow(1, 3, kk), bp = zeros({kk, n + 5}).narrow(1, 0, n);
+  ap.copy_(a);
+  bp.copy_(b);
+  for (const auto& [x, y] : std::vector<std::pair<Tensor, Tensor>>{{a, b}, {at, b}, {a, bt}, {at, bt}, {ap, bp}}) {
+    Tensor out = full({m, n}, std::numeric_limits<double>::quiet_NaN());
+    k.gemm(out, x, y, 1.0, 0.0);  // beta = 0: the NaNs in out are never read
+    check_equal(out, ab);
+    Tensor c = ones({m, n});
+    k.gemm(c, x, y, 2.0, 3.0);
+    check_equal(c, ab * 2 + 3);
+    Tensor cp = ones({m, n + 9}).narrow(1, 4, n);  // a padded output
+    k.gemm(cp, x, y, 1.0, 1.0);
+    check_equal(cp, ab + 1);
+  }
+  // Non-integer values: 1 and 2 threads give the same bits.
+  const Tensor u = random_matrix({m, kk}, kF32, 0.3), v = random_matrix({kk, n}, kF32, 0.9);
+  const int saved = get_num_threads();
+  set_num_threads(1);
+  const Tensor one = matmul(u, v);
+  set_num_threads(2);
+  const Tensor two = matmul(u, v);
+  set_num_threads(saved);
+  check_equal(one, two);
+  check_close(one, naive_mm(u.to(kF64), v.to(kF64)).to(kF32), 1e-5, 1e-5);
+}
+
 TEST_CASE("linalg: gemm primitive: alpha, beta, garbage in out, strided out") {
   LinalgKernels& k = backend_for(kCPU).linalg();
   const double nan = std::numeric_limits<double>::quiet_NaN();

@@ -4,8 +4,6 @@
 // groups, bias). Each cache entry also holds the reorders between moelab's plain NCHW/OIHW memory
 // and the blocked layouts oneDNN prefers (nChw8c on AVX2), so a repeated call does only: one map
 // lookup under a mutex, memory-object wrapping, the reorders, and the primitive itself.
-#include <omp.h>
-
 #include <cstring>
 #include <list>
 #include <memory>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "moelab/backends/cpu/cpu_conv_internal.h"
+#include "moelab/backends/cpu/cpu_dnnl.h"
 #include "moelab/core/parallel.h"
 
 namespace moelab::cpu_conv {
@@ -25,16 +24,8 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 using DT = memory::data_type;
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-// A CPU stream is cheap but not free to build; one per calling thread keeps concurrent calls apart.
-dnnl::stream& thread_stream() {
-  thread_local dnnl::stream s(engine());
-  return s;
-}
+dnnl::engine& engine() { return cpu::dnnl_engine(); }
+dnnl::stream& thread_stream() { return cpu::dnnl_thread_stream(); }
 
 // One argument of a cached primitive: the user's plain layout, the primitive's layout, and the
 // reorder between them when they differ (user -> primitive for inputs, back for outputs).
@@ -198,7 +189,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool bia
 
 // Runs a cached entry on user pointers given in the entry's argument order.
 void execute(const Entry& e, const std::vector<void*>& ptrs) {
-  sync_dnnl_threads();
+  cpu::sync_dnnl_threads();
   dnnl::stream& s = thread_stream();
   std::unordered_map<int, memory> prim_args;
   std::vector<Tensor> temps;  // keep reorder buffers alive until the stream is done
@@ -229,12 +220,6 @@ void execute(const Entry& e, const std::vector<void*>& ptrs) {
 }
 
 }  // namespace
-
-void sync_dnnl_threads() {
-  // OpenMP's thread count is a per-thread setting; only touch it when it differs (cheap read).
-  int n = get_num_threads();
-  if (omp_get_max_threads() != n) omp_set_num_threads(n);
-}
 
 void dnnl_conv2d(const Tensor& out, const Tensor& input, const Tensor& weight, const Tensor& bias,
                  const Conv2dParams& p) {

@@ -14,8 +14,6 @@ void dnnl_conv2d_backward_weight(const Tensor& grad_weight, const Tensor& grad_b
                                  const Tensor& input, const Conv2dParams& p);
 ConvCacheStats dnnl_cache_stats();
 void dnnl_clear_cache();
-// Makes oneDNN's OpenMP runtime use moelab's thread count on the calling thread.
-void sync_dnnl_threads();
 
 // im2col + cblas_?gemm, any float dtype (cpu_conv_gemm.cpp).
 void gemm_conv2d(const Tensor& out, const Tensor& input, const Tensor& weight, const Tensor& bias,

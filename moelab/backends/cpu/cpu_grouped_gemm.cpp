@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "moelab/backends/cpu/cpu_dnnl_gemm.h"
 #include "moelab/backends/cpu/cpu_linalg.h"
 #include "moelab/core/error.h"
 #include "moelab/core/parallel.h"
@@ -34,9 +35,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   const int M = to_blas_int(m, op), N = to_blas_int(n, op), K = to_blas_int(k, op);
   const int LDA = to_blas_int(lda, op), LDB = to_blas_int(ldb, op), LDC = to_blas_int(ldc, op);
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, LDA, b, LDB, 0.0f, c, LDC);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (!dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc))
+      cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, LDA, b, LDB, 0.0f, c, LDC);
+  } else
     cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, LDA, b, LDB, 0.0, c, LDC);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "moelab/backends/cpu/cpu_backend.h"
+#include "moelab/backends/cpu/cpu_dnnl_gemm.h"
 #include "moelab/backends/cpu/cpu_linalg.h"
 #include "moelab/backends/linalg_kernels.h"
 #include "moelab/core/parallel.h"
@@ -91,10 +92,11 @@ void blas_gemm(const BlasLayout& la, const T* a, const BlasLayout& lb, const T* 
                   incx, beta, c, 1);
     return;
   }
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, blas_trans(la.trans), blas_trans(lb.trans), M, N, K, alpha, a, lda, b, ldb, beta, c,
-                ldC);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (!dnnl_sgemm(la.trans, lb.trans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+      cblas_sgemm(CblasRowMajor, blas_trans(la.trans), blas_trans(lb.trans), M, N, K, alpha, a, lda, b, ldb, beta, c,
+                  ldC);
+  } else
     cblas_dgemm(CblasRowMajor, blas_trans(la.trans), blas_trans(lb.trans), M, N, K, alpha, a, lda, b, ldb, beta, c,
                 ldC);
 }
