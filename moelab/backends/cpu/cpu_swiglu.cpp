@@ -5,7 +5,6 @@
 // vec_math.h); moelab is otherwise built for baseline x86-64, where these loops run 4 lanes wide.
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <utility>
 
 #include "moelab/backends/cpu/cpu_swiglu.h"
@@ -29,56 +28,49 @@ inline T d_gate(T g, T x, T b, T s) {
 
 // The loops, over n contiguous elements; __restrict so that they vectorise without overlap checks.
 // In the backward, ga may be g itself (each element is read before it is written): that case has its
-// own loops, which name one pointer for both.
-#define MOELAB_SWIGLU_LOOPS(T, ATTR)                                                                        \
-  ATTR void forward_##T(const T* __restrict a, const T* __restrict b, T* __restrict out, int64_t n) {     \
-    for (int64_t i = 0; i < n; ++i) out[i] = a[i] * sigmoid_of(a[i]) * b[i];                                \
-  }                                                                                                         \
-  ATTR void grads_##T(const T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict ga, \
-                      T* __restrict gb, int64_t n) {                                                        \
-    for (int64_t i = 0; i < n; ++i) {                                                                       \
-      const T x = a[i], s = sigmoid_of(x);                                                                  \
-      ga[i] = d_gate(g[i], x, b[i], s);                                                                     \
-      gb[i] = g[i] * x * s;                                                                                 \
-    }                                                                                                       \
-  }                                                                                                         \
-  ATTR void grads_inplace_##T(T* __restrict g, const T* __restrict a, const T* __restrict b,               \
-                              T* __restrict gb, int64_t n) {                                                \
-    for (int64_t i = 0; i < n; ++i) {                                                                       \
-      const T x = a[i], s = sigmoid_of(x), gi = g[i];                                                       \
-      g[i] = d_gate(gi, x, b[i], s);                                                                        \
-      gb[i] = gi * x * s;                                                                                   \
-    }                                                                                                       \
-  }                                                                                                         \
-  ATTR void grad_gate_##T(const T* __restrict g, const T* __restrict a, const T* __restrict b,             \
-                          T* __restrict ga, int64_t n) {                                                    \
-    for (int64_t i = 0; i < n; ++i) ga[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));                   \
-  }                                                                                                         \
-  ATTR void grad_gate_inplace_##T(T* __restrict g, const T* __restrict a, const T* __restrict b, int64_t n) { \
-    for (int64_t i = 0; i < n; ++i) g[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));                    \
-  }                                                                                                         \
-  ATTR void grad_up_##T(const T* __restrict g, const T* __restrict a, T* __restrict gb, int64_t n) {        \
-    for (int64_t i = 0; i < n; ++i) gb[i] = g[i] * a[i] * sigmoid_of(a[i]);                               \
+// own loops, which name one pointer for both. Cloned per ISA for both dtypes (only f32 gains: f64's
+// std::exp is a call).
+template <class T>
+MOELAB_SIMD_CLONES void forward(const T* __restrict a, const T* __restrict b, T* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * sigmoid_of(a[i]) * b[i];
+}
+template <class T>
+MOELAB_SIMD_CLONES void grads(const T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict ga,
+                              T* __restrict gb, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = a[i], s = sigmoid_of(x);
+    ga[i] = d_gate(g[i], x, b[i], s);
+    gb[i] = g[i] * x * s;
   }
+}
+template <class T>
+MOELAB_SIMD_CLONES void grads_inplace(T* __restrict g, const T* __restrict a, const T* __restrict b, T* __restrict gb,
+                                      int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = a[i], s = sigmoid_of(x), gi = g[i];
+    g[i] = d_gate(gi, x, b[i], s);
+    gb[i] = gi * x * s;
+  }
+}
+template <class T>
+MOELAB_SIMD_CLONES void grad_gate(const T* __restrict g, const T* __restrict a, const T* __restrict b,
+                                  T* __restrict ga, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) ga[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));
+}
+template <class T>
+MOELAB_SIMD_CLONES void grad_gate_inplace(T* __restrict g, const T* __restrict a, const T* __restrict b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = d_gate(g[i], a[i], b[i], sigmoid_of(a[i]));
+}
+template <class T>
+MOELAB_SIMD_CLONES void grad_up(const T* __restrict g, const T* __restrict a, T* __restrict gb, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gb[i] = g[i] * a[i] * sigmoid_of(a[i]);
+}
 
-MOELAB_SWIGLU_LOOPS(float, MOELAB_SIMD_CLONES)
-MOELAB_SWIGLU_LOOPS(double, )
-#undef MOELAB_SWIGLU_LOOPS
-
-// Overloads, so that the dtype dispatch below can name one function for both types.
-void forward(const float* a, const float* b, float* o, int64_t n) { forward_float(a, b, o, n); }
-void forward(const double* a, const double* b, double* o, int64_t n) { forward_double(a, b, o, n); }
 template <class T>
 void backward(const T* g, const T* a, const T* b, T* ga, T* gb, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (ga && gb) ga == g ? grads_inplace_float(ga, a, b, gb, n) : grads_float(g, a, b, ga, gb, n);
-    else if (ga) ga == g ? grad_gate_inplace_float(ga, a, b, n) : grad_gate_float(g, a, b, ga, n);
-    else grad_up_float(g, a, gb, n);
-  } else {
-    if (ga && gb) ga == g ? grads_inplace_double(ga, a, b, gb, n) : grads_double(g, a, b, ga, gb, n);
-    else if (ga) ga == g ? grad_gate_inplace_double(ga, a, b, n) : grad_gate_double(g, a, b, ga, n);
-    else grad_up_double(g, a, gb, n);
-  }
+  if (ga && gb) ga == g ? grads_inplace(ga, a, b, gb, n) : grads(g, a, b, ga, gb, n);
+  else if (ga) ga == g ? grad_gate_inplace(ga, a, b, n) : grad_gate(g, a, b, ga, n);
+  else grad_up(g, a, gb, n);
 }
 
 void check_operand(const Tensor& t, const Tensor& a, const char* op, const char* name) {

@@ -18,35 +18,26 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// The row loops, over d contiguous elements.
-#define MOELAB_ROW_LOOPS(T, ATTR)                                                                        \
-  ATTR void axpy_##T(T a, const T* __restrict x, T* __restrict y, int64_t d) {                           \
-    for (int64_t i = 0; i < d; ++i) y[i] += a * x[i];                                                    \
-  }                                                                                                      \
-  ATTR void scale_##T(T a, const T* __restrict x, T* __restrict y, int64_t d) {                          \
-    for (int64_t i = 0; i < d; ++i) y[i] = a * x[i];                                                     \
-  }                                                                                                      \
-  ATTR T dot_##T(const T* __restrict x, const T* __restrict y, int64_t d) {                              \
-    T acc[kLanes] = {};                                                                                  \
-    int64_t i = 0;                                                                                       \
-    for (; i + kLanes <= d; i += kLanes)                                                                 \
-      for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * y[i + j];                                    \
-    for (int j = 0; i < d; ++i, ++j) acc[j] += x[i] * y[i];                                              \
-    for (int w = kLanes / 2; w > 0; w /= 2)                                                              \
-      for (int j = 0; j < w; ++j) acc[j] += acc[j + w];                                                  \
-    return acc[0];                                                                                       \
-  }
-
-MOELAB_ROW_LOOPS(float, MOELAB_SIMD_CLONES)
-MOELAB_ROW_LOOPS(double, )
-#undef MOELAB_ROW_LOOPS
-
-void axpy(float a, const float* x, float* y, int64_t d) { axpy_float(a, x, y, d); }
-void axpy(double a, const double* x, double* y, int64_t d) { axpy_double(a, x, y, d); }
-void scale(float a, const float* x, float* y, int64_t d) { scale_float(a, x, y, d); }
-void scale(double a, const double* x, double* y, int64_t d) { scale_double(a, x, y, d); }
-float dot(const float* x, const float* y, int64_t d) { return dot_float(x, y, d); }
-double dot(const double* x, const double* y, int64_t d) { return dot_double(x, y, d); }
+// The row loops, over d contiguous elements, cloned per ISA (f32 and f64).
+template <class T>
+MOELAB_SIMD_CLONES void axpy(T a, const T* __restrict x, T* __restrict y, int64_t d) {
+  for (int64_t i = 0; i < d; ++i) y[i] += a * x[i];
+}
+template <class T>
+MOELAB_SIMD_CLONES void scale(T a, const T* __restrict x, T* __restrict y, int64_t d) {
+  for (int64_t i = 0; i < d; ++i) y[i] = a * x[i];
+}
+template <class T>
+MOELAB_SIMD_CLONES T dot(const T* __restrict x, const T* __restrict y, int64_t d) {
+  T acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= d; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * y[i + j];
+  for (int j = 0; i < d; ++i, ++j) acc[j] += x[i] * y[i];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  return acc[0];
+}
 
 void check_contiguous(const Tensor& t, const char* op, const char* name) {
   MOELAB_CHECK(t.is_contiguous() && t.device().is_cpu(), op, ": ", name, " must be a contiguous CPU tensor");
