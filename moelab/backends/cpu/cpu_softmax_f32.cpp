@@ -1,9 +1,9 @@
 // Vectorised softmax and log_softmax of contiguous f32 rows (the common case: attention, routers,
-// cross-entropy), cloned for AVX-512 / AVX2 / baseline (MOELAB_SIMD_CLONES, vec_math.h). Each pass
-// keeps 16 partial results whatever the vector width and combines them in one fixed order, so the
-// bits do not depend on the CPU. Compiled with -ffp-contract=off and -fno-trapping-math
-// (CMakeLists.txt): the latter lets GCC vectorise the float compares of the max; moelab never reads
-// the floating-point exception flags.
+// cross-entropy), cloned for AVX-512 / AVX2 / baseline (MOELAB_SIMD_CLONES, vec_math.h). The sum
+// keeps 16 partial sums whatever the vector width, combined in one fixed order, and the max is an
+// integer reduction (a float max does not vectorise without -ffinite-math-only), so the bits do not
+// depend on the CPU. Compiled with -fno-trapping-math (CMakeLists.txt), without which GCC 12 leaves
+// these loops scalar.
 #include "moelab/backends/cpu/cpu_softmax_f32.h"
 
 #include <bit>
@@ -19,9 +19,9 @@ namespace {
 constexpr int kLanes = 16;
 
 // The row's max; NaN when the row holds one, so that it propagates to the whole row as in the
-// scalar kernel. Both are integer reductions, which vectorise (a float max does not without
-// -ffinite-math-only): a float's bits, with the magnitude bits flipped when negative, order as
-// signed integers in the order of the floats (-0 just below +0); NaN is tested on the bits apart.
+// scalar kernel. Both are integer reductions: a float's bits, with the magnitude bits flipped when
+// negative, order as signed integers in the order of the floats (-0 just below +0); NaN is tested on
+// the bits apart.
 inline int32_t ordered(float x) {
   const int32_t b = std::bit_cast<int32_t>(x);
   return b ^ ((b >> 31) & 0x7fffffff);

@@ -4,7 +4,8 @@
 // x86-64-v4 = AVX-512, x86-64-v3 = AVX2 + FMA, and the baseline moelab is otherwise built for),
 // the loader picking the widest the CPU has. A file that uses it is compiled with
 // -ffp-contract=off (CMakeLists.txt), so no clone fuses a multiply-add that the others round
-// twice: every clone gives the same bits, and results do not depend on the CPU.
+// twice: every clone gives the same bits, and results do not depend on the CPU; and with
+// -fno-trapping-math, without which GCC 12 leaves some of these loops scalar.
 //
 // exp_f32 is a branch-free expf that such loops can vectorise (libm's expf is a call, which stops
 // the vectoriser).
