@@ -26,9 +26,7 @@ int run_eval(const EvalOptions& o) {
   auto model = build_model(config);
   model->load_state_dict(ckpt.model);
   Split test = load_split(o.data_dir, /*train=*/false, o.test_limit);
-  // Each MoE layer by the name training gives it in the telemetry (e.g. "3.moe").
-  std::vector<std::pair<std::string, ResidualMoE*>> blocks = find_moe_blocks(*model);
-  for (auto& b : blocks) b.first += ".moe";
+  const std::vector<std::pair<std::string, ResidualMoE*>> blocks = find_moe_blocks(*model);
   if (blocks.empty() && !o.telemetry.empty())
     throw std::invalid_argument("--telemetry: " + o.checkpoint + " holds a model without MoE layers");
   std::vector<EpochRoutingStats> routing(blocks.size());

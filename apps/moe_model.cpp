@@ -172,7 +172,7 @@ Tensor ResidualMoE::forward(const Tensor& x) { return x + (*moe_)(x); }
 std::vector<std::pair<std::string, ResidualMoE*>> find_moe_blocks(nn::Module& model) {
   std::vector<std::pair<std::string, ResidualMoE*>> out;
   for (auto& [name, m] : model.named_modules())
-    if (auto* block = dynamic_cast<ResidualMoE*>(m)) out.emplace_back(name, block);
+    if (auto* block = dynamic_cast<ResidualMoE*>(m)) out.emplace_back(name + ".moe", block);
   return out;
 }
 

@@ -60,7 +60,8 @@ class ResidualMoE : public nn::UnaryModule {
   std::shared_ptr<moe::MoELayer> moe_;
 };
 
-// Every ResidualMoE inside `model`, with its dotted module name (the telemetry layer name).
+// Every ResidualMoE inside `model`, with the dotted module name of its MoE layer, e.g. "3.moe" (the
+// layer name in routing telemetry and statistics).
 std::vector<std::pair<std::string, ResidualMoE*>> find_moe_blocks(nn::Module& model);
 
 // Routing statistics accumulated over an epoch, or over an evaluation (the per-batch RoutingStats summed).

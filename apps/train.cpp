@@ -26,7 +26,6 @@
 namespace moelab::app {
 namespace {
 
-
 // A resumed run continues the saved run: everything but the epoch count, threads, paths and
 // display comes from the checkpoint.
 void adopt_config(TrainOptions& o, const nlohmann::json& c) {
@@ -70,7 +69,7 @@ std::vector<MoEBlock> moe_blocks(nn::Module& model, uint64_t seed) {
   for (auto& [name, block] : find_moe_blocks(model)) {
     moe::MoELayer& layer = block->layer();
     layer.router().manual_seed(seed + out.size());  // jitter and router noise follow --seed
-    out.push_back({name + ".moe", &layer, dynamic_cast<moe::SigmoidBiasRouter*>(&layer.router()),
+    out.push_back({name, &layer, dynamic_cast<moe::SigmoidBiasRouter*>(&layer.router()),
                    block->config().bias_update_rate, {}});
   }
   return out;
