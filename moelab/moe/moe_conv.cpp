@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "moelab/moe/dispatch.h"
+#include "moelab/nn/conv.h"
 #include "moelab/nn/init.h"
 #include "moelab/ops/factory.h"
 #include "moelab/ops/reduce.h"
@@ -24,10 +25,7 @@ const MoEConv2dOptions& checked(const MoEConv2dOptions& o) {
   MOELAB_CHECK(o.groups > 0 && o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
                "MoEConv2d: groups = ", o.groups, " must be positive and divide in_channels = ", o.in_channels,
                " and out_channels = ", o.out_channels);
-  MOELAB_CHECK(o.padding_mode == "zeros" || o.padding_mode == "reflect" || o.padding_mode == "replicate" ||
-                   o.padding_mode == "circular",
-               "MoEConv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"",
-               o.padding_mode, "\"");
+  nn::check_padding_mode(o.padding_mode, "MoEConv2d");
   MOELAB_CHECK(o.num_experts > 0, "MoEConv2d: num_experts must be positive, got ", o.num_experts);
   MOELAB_CHECK(o.top_k >= 1 && o.top_k <= o.num_experts, "MoEConv2d: top_k must be in [1, num_experts = ",
                o.num_experts, "], got ", o.top_k);

@@ -94,6 +94,11 @@ void check_input(const Tensor& x, const Tensor& weight, int64_t in, const char* 
 
 // ---- Conv2d ----
 
+void check_padding_mode(const std::string& mode, const char* layer) {
+  MOELAB_CHECK(mode == "zeros" || mode == "reflect" || mode == "replicate" || mode == "circular", layer,
+               ": padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"", mode, "\"");
+}
+
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2 stride, Conv2dPadding padding,
                Int2 dilation, int64_t groups, bool bias, std::string padding_mode, DType dtype)
     : UnaryModule("Conv2d"),
@@ -110,10 +115,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Int2
   check_positive(kernel_, "Conv2d", "kernel_size");
   check_positive(stride_, "Conv2d", "stride");
   check_positive(dilation_, "Conv2d", "dilation");
-  MOELAB_CHECK(padding_mode_ == "zeros" || padding_mode_ == "reflect" || padding_mode_ == "replicate" ||
-                   padding_mode_ == "circular",
-               "Conv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"",
-               padding_mode_, "\"");
+  check_padding_mode(padding_mode_, "Conv2d");
   if (padding.mode.empty()) {
     check_non_negative(padding.size, "Conv2d", "padding");
     pad_t_ = pad_b_ = padding.size.h;

@@ -48,6 +48,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
 
 namespace moelab::nn {
 
+// Throws an Error naming `layer` unless mode is one of Conv2d's padding modes: "zeros", "reflect",
+// "replicate" or "circular".
+void check_padding_mode(const std::string& mode, const char* layer);
+
 class Conv2d : public UnaryModule {
  public:
   // padding_mode: "zeros", "reflect", "replicate" or "circular".
